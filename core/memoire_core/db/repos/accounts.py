@@ -1,0 +1,175 @@
+"""SQL for apps, users, API keys and sessions."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from memoire_core.db.tables import api_keys, apps, memories, messages, sessions, users
+from memoire_core.domain import UserRef
+from memoire_core.ids import new_id
+
+
+async def get_or_create_app(db: AsyncSession, name: str) -> uuid.UUID:
+    """The app of that name, created when missing."""
+    stmt = (
+        insert(apps)
+        .values(id=new_id(), name=name)
+        .on_conflict_do_update(index_elements=[apps.c.name], set_={"name": name})
+        .returning(apps.c.id)
+    )
+    app_id: uuid.UUID = (await db.execute(stmt)).scalar_one()
+    return app_id
+
+
+async def find_user(db: AsyncSession, app_id: uuid.UUID, external_id: str) -> UserRef | None:
+    """The user of an app with that external id, if any."""
+    row = (
+        await db.execute(
+            select(users.c.id).where(users.c.app_id == app_id, users.c.external_id == external_id)
+        )
+    ).first()
+    return UserRef(row.id, external_id) if row else None
+
+
+async def get_or_create_user(
+    db: AsyncSession, app_id: uuid.UUID, external_id: str, metadata: dict[str, str] | None = None
+) -> tuple[UserRef, bool, datetime]:
+    """The user, created when missing; also whether it was created and when it was."""
+    inserted = (
+        await db.execute(
+            insert(users)
+            .values(id=new_id(), app_id=app_id, external_id=external_id, metadata=metadata or {})
+            .on_conflict_do_nothing(index_elements=[users.c.app_id, users.c.external_id])
+            .returning(users.c.id, users.c.created_at)
+        )
+    ).first()
+    if inserted:
+        return UserRef(inserted.id, external_id), True, inserted.created_at
+    row = (
+        await db.execute(
+            select(users.c.id, users.c.created_at).where(
+                users.c.app_id == app_id, users.c.external_id == external_id
+            )
+        )
+    ).one()
+    return UserRef(row.id, external_id), False, row.created_at
+
+
+async def user_metadata(db: AsyncSession, user_id: uuid.UUID) -> dict[str, str]:
+    """The metadata stored with a user."""
+    value: dict[str, str] = (
+        await db.execute(select(users.c.metadata).where(users.c.id == user_id))
+    ).scalar_one()
+    return value
+
+
+async def delete_user(db: AsyncSession, user_id: uuid.UUID) -> tuple[int, int]:
+    """Delete a user and, by cascade, everything stored about them; returns (messages, memories)."""
+    n_messages = (
+        await db.execute(select(func.count()).where(messages.c.user_id == user_id))
+    ).scalar_one()
+    n_memories = (
+        await db.execute(select(func.count()).where(memories.c.user_id == user_id))
+    ).scalar_one()
+    await db.execute(delete(users).where(users.c.id == user_id))
+    return n_messages, n_memories
+
+
+async def insert_key(
+    db: AsyncSession,
+    *,
+    key_id: str,
+    app_id: uuid.UUID,
+    user_id: uuid.UUID | None,
+    scope: str,
+    name: str,
+    secret_hash: bytes,
+    expires_at: datetime | None,
+) -> dict[str, Any]:
+    """Store a new key's hash; returns the stored row."""
+    row = (
+        await db.execute(
+            insert(api_keys)
+            .values(
+                id=new_id(),
+                key_id=key_id,
+                app_id=app_id,
+                user_id=user_id,
+                scope=scope,
+                name=name,
+                secret_hash=secret_hash,
+                expires_at=expires_at,
+            )
+            .returning(*api_keys.c)
+        )
+    ).one()
+    return dict(row._mapping)
+
+
+_KEY_WITH_USER = select(*api_keys.c, users.c.external_id.label("user_external_id")).outerjoin(
+    users, users.c.id == api_keys.c.user_id
+)
+
+
+async def find_key(db: AsyncSession, key_id: str) -> dict[str, Any] | None:
+    """A key by its public id, with its user's external id."""
+    row = (await db.execute(_KEY_WITH_USER.where(api_keys.c.key_id == key_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def set_key_times(
+    db: AsyncSession,
+    key_id: str,
+    *,
+    expires_at: datetime | None = None,
+    revoked_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Set a key's expiry or revocation time; returns the updated row."""
+    values: dict[str, Any] = {}
+    if expires_at is not None:
+        values["expires_at"] = expires_at
+    if revoked_at is not None:
+        values["revoked_at"] = func.coalesce(api_keys.c.revoked_at, revoked_at)
+    await db.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(**values))
+    found = await find_key(db, key_id)
+    assert found is not None
+    return found
+
+
+async def get_or_create_session(
+    db: AsyncSession, user_id: uuid.UUID, external_id: str, metadata: dict[str, str] | None = None
+) -> tuple[uuid.UUID, bool, datetime, dict[str, str]]:
+    """The user's session with that id, created when missing."""
+    inserted = (
+        await db.execute(
+            insert(sessions)
+            .values(id=new_id(), user_id=user_id, external_id=external_id, metadata=metadata or {})
+            .on_conflict_do_nothing(index_elements=[sessions.c.user_id, sessions.c.external_id])
+            .returning(sessions.c.id, sessions.c.created_at, sessions.c.metadata)
+        )
+    ).first()
+    if inserted:
+        return inserted.id, True, inserted.created_at, inserted.metadata
+    row = (
+        await db.execute(
+            select(sessions.c.id, sessions.c.created_at, sessions.c.metadata).where(
+                sessions.c.user_id == user_id, sessions.c.external_id == external_id
+            )
+        )
+    ).one()
+    return row.id, False, row.created_at, row.metadata
+
+
+async def find_session(db: AsyncSession, user_id: uuid.UUID, external_id: str) -> uuid.UUID | None:
+    """The id of the user's session with that external id, if any."""
+    return (
+        await db.execute(
+            select(sessions.c.id).where(
+                sessions.c.user_id == user_id, sessions.c.external_id == external_id
+            )
+        )
+    ).scalar_one_or_none()

@@ -1,0 +1,110 @@
+"""SQL for the fact lifecycle: slot locks, live values, supersession, refresh, idempotency."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import cast, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from memoire_core.db.tables import idempotent_writes, memories
+from memoire_core.domain import Kind, Temporal
+
+
+async def lock_slot(db: AsyncSession, user_id: uuid.UUID, slot: str) -> None:
+    """Serialise writers of one user's slot until the transaction ends."""
+    await db.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"{user_id}:{slot}"},
+    )
+
+
+async def current_facts(
+    db: AsyncSession, user_id: uuid.UUID, slot: str, temporal: Temporal
+) -> list[dict[str, Any]]:
+    """Live facts of a slot in one temporal state (past facts count while not superseded)."""
+    stmt = (
+        select(memories.c.id, memories.c.content, memories.c.confidence)
+        .where(
+            memories.c.user_id == user_id,
+            memories.c.kind == Kind.FACT.value,
+            memories.c.slot == slot,
+            memories.c.temporal_state == temporal.value,
+            memories.c.superseded_at.is_(None),
+            or_(memories.c.valid_to.is_(None), memories.c.temporal_state == Temporal.PAST.value),
+        )
+        .order_by(memories.c.created_at)
+        .with_for_update()
+    )
+    return [dict(r._mapping) for r in await db.execute(stmt)]
+
+
+async def supersede(
+    db: AsyncSession,
+    memory_id: uuid.UUID,
+    by: uuid.UUID,
+    *,
+    at: datetime,
+    valid_to: datetime,
+) -> None:
+    """Retire a fact in favour of another: it stopped holding at ``valid_to``."""
+    await db.execute(
+        update(memories)
+        .where(memories.c.id == memory_id)
+        .values(
+            superseded_at=at,
+            superseded_by=by,
+            valid_to=func.greatest(memories.c.valid_from, valid_to),
+        )
+    )
+
+
+async def refresh(
+    db: AsyncSession,
+    memory_id: uuid.UUID,
+    *,
+    confidence: float,
+    at: datetime,
+    essential: bool,
+    source_message_ids: list[uuid.UUID],
+) -> None:
+    """Mark a fact as restated: new confidence, refresh time, and the messages that restated it."""
+    await db.execute(
+        update(memories)
+        .where(memories.c.id == memory_id)
+        .values(
+            confidence=confidence,
+            last_refreshed_at=at,
+            essential=memories.c.essential | essential,
+            source_message_ids=func.array_cat(
+                memories.c.source_message_ids, cast(source_message_ids, ARRAY(UUID(as_uuid=True)))
+            ),
+        )
+    )
+
+
+async def idempotent_result(
+    db: AsyncSession, user_id: uuid.UUID, method: str, request_id: str
+) -> list[uuid.UUID] | None:
+    """The ids an earlier write with this request id returned, if any."""
+    return (
+        await db.execute(
+            select(idempotent_writes.c.result_ids).where(
+                idempotent_writes.c.user_id == user_id,
+                idempotent_writes.c.method == method,
+                idempotent_writes.c.request_id == request_id,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def remember_result(
+    db: AsyncSession, user_id: uuid.UUID, method: str, request_id: str, ids: list[uuid.UUID]
+) -> None:
+    """Record what a write with this request id returned."""
+    await db.execute(
+        insert(idempotent_writes)
+        .values(user_id=user_id, method=method, request_id=request_id, result_ids=ids)
+        .on_conflict_do_nothing()
+    )

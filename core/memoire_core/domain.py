@@ -1,0 +1,224 @@
+"""Plain values the core takes and returns; adapters translate them to and from the wire."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """Episode (a stored message) or fact (a distilled statement)."""
+
+    EPISODE = "episode"
+    FACT = "fact"
+
+
+class Temporal(StrEnum):
+    """When a fact holds relative to when it was said."""
+
+    CURRENT = "current"
+    PAST = "past"
+    PLANNED = "planned"
+
+
+class Role(StrEnum):
+    """Who said a message."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+    TOOL = "tool"
+
+
+class Scope(StrEnum):
+    """Whom an API key may act for."""
+
+    APP = "app"
+    USER = "user"
+
+
+class JobState(StrEnum):
+    """Where an extraction job stands."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class EventType(StrEnum):
+    """What happened to a memory."""
+
+    CREATED = "created"
+    REFRESHED = "refreshed"
+    SUPERSEDED = "superseded"
+    DECAYED = "decayed"
+    PROMOTED = "promoted"
+    DELETED = "deleted"
+    RETRACTED = "retracted"
+    DEMOTED = "demoted"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller, as its API key describes it."""
+
+    key_id: str
+    app_id: uuid.UUID
+    scope: Scope
+    user_id: uuid.UUID | None = None
+    user_external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class UserRef:
+    """A user of an app: internal id and the app's own id for it."""
+
+    id: uuid.UUID
+    external_id: str
+
+
+@dataclass(frozen=True)
+class MessageIn:
+    """One message to ingest."""
+
+    role: Role
+    content: str
+    client_message_id: str | None = None
+    said_at: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FactIn:
+    """One fact to write directly."""
+
+    content: str
+    category: str = ""
+    slot: str = ""
+    temporal: Temporal = Temporal.CURRENT
+    confidence: float = 0.9
+    essential: bool = False
+    valid_from: datetime | None = None
+    language: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    source_message_ids: tuple[uuid.UUID, ...] = ()
+
+
+@dataclass
+class MemoryView:
+    """A memory as callers see it."""
+
+    id: uuid.UUID
+    user_external_id: str
+    kind: Kind
+    content: str
+    category: str
+    slot: str
+    temporal: Temporal | None
+    confidence: float
+    essential: bool
+    language: str
+    source_message_ids: list[uuid.UUID]
+    session_external_id: str
+    role: Role | None
+    valid_from: datetime
+    valid_to: datetime | None
+    created_at: datetime
+    superseded_at: datetime | None
+    superseded_by: uuid.UUID | None
+    last_refreshed_at: datetime
+    metadata: dict[str, str]
+
+    @property
+    def current(self) -> bool:
+        """True while the memory is the live view of the world."""
+        return (
+            self.superseded_at is None
+            and self.valid_to is None
+            and self.temporal is not Temporal.PAST
+        )
+
+
+@dataclass(frozen=True)
+class Score:
+    """How a recall hit was ranked."""
+
+    vector: float = 0.0
+    full_text: float = 0.0
+    trigram: float = 0.0
+    fused: float = 0.0
+    confidence_weight: float = 1.0
+    recency_weight: float = 1.0
+    final: float = 0.0
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One recalled memory with its score."""
+
+    memory: MemoryView
+    score: Score
+
+
+@dataclass(frozen=True)
+class EventView:
+    """One entry of a memory's history."""
+
+    id: uuid.UUID
+    memory_id: uuid.UUID
+    type: EventType
+    cause: str
+    related_memory_id: uuid.UUID | None
+    extraction_id: uuid.UUID | None
+    slot: str
+    confidence_before: float | None
+    confidence_after: float | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class JobView:
+    """An extraction job and the facts it produced."""
+
+    id: uuid.UUID
+    user_external_id: str
+    session_external_id: str
+    state: JobState
+    reason: str
+    message_ids: list[uuid.UUID]
+    facts: list[MemoryView]
+    attempts: int
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RecallQuery:
+    """What Recall is asked."""
+
+    text: str
+    limit: int = 10
+    kinds: frozenset[Kind] = frozenset()
+    categories: frozenset[str] = frozenset()
+    current_only: bool = False
+    as_of: datetime | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    session_external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What Ingest stored."""
+
+    message_ids: list[uuid.UUID]
+    extraction_id: uuid.UUID | None
+    extraction_state: JobState | None
+    duplicate_count: int
+    created_message_ids: list[uuid.UUID]

@@ -1,0 +1,192 @@
+"""Ingest: store messages verbatim, each as a searchable episode, and open an extraction job."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from memoire_core.config import Limits
+from memoire_core.db.repos import accounts, jobs
+from memoire_core.db.repos import memories as repo
+from memoire_core.domain import EventType, IngestResult, JobState, Kind, MessageIn, UserRef
+from memoire_core.errors import Violations
+from memoire_core.ids import new_id
+from memoire_core.validation import check_count, check_id, check_metadata, check_text
+
+DEFAULT_SESSION = "default"
+NO_LLM_REASON = "no LLM is configured (set MEMOIRE_LLM_MODEL); episodes still serve recall"
+
+
+@dataclass(frozen=True)
+class IngestCommand:
+    """A validated request to ingest messages of one session."""
+
+    session_external_id: str
+    messages: list[MessageIn]
+    skip_extraction: bool = False
+
+
+def validate_ingest(
+    session_external_id: str,
+    messages: list[MessageIn],
+    skip_extraction: bool,
+    limits: Limits,
+    v: Violations,
+) -> IngestCommand:
+    """Check every message and id; raise one INVALID_ARGUMENT listing every bad field.
+
+    ``v`` may already hold violations the adapter found while decoding the request.
+    """
+    check_id(v, "session_id", session_external_id, limits, required=False)
+    check_count(v, "messages", len(messages), limits.batch_size)
+    seen: dict[str, int] = {}
+    for i, message in enumerate(messages):
+        path = f"messages[{i}]"
+        check_text(v, f"{path}.content", message.content, limits.content_bytes)
+        check_metadata(v, f"{path}.metadata", message.metadata, limits)
+        if message.client_message_id is not None:
+            check_id(
+                v, f"{path}.client_message_id", message.client_message_id, limits, required=False
+            )
+            first = seen.setdefault(message.client_message_id, i)
+            if first != i:
+                v.add(f"{path}.client_message_id", f"repeats messages[{first}].client_message_id")
+    v.raise_if_any()
+    return IngestCommand(session_external_id or DEFAULT_SESSION, messages, skip_extraction)
+
+
+async def ingest(
+    db: AsyncSession,
+    user: UserRef,
+    command: IngestCommand,
+    *,
+    extraction_enabled: bool,
+) -> IngestResult:
+    """Store new messages and their episodes; re-sent client message ids change nothing."""
+    session_id, _, _, _ = await accounts.get_or_create_session(
+        db, user.id, command.session_external_id
+    )
+    client_ids = [m.client_message_id for m in command.messages if m.client_message_id]
+    known = await repo.find_messages_by_client_ids(db, user.id, client_ids)
+
+    now = datetime.now(UTC)
+    planned: list[tuple[uuid.UUID, MessageIn, datetime]] = []
+    ids: list[uuid.UUID] = []
+    for message in command.messages:
+        if message.client_message_id in known:
+            ids.append(known[message.client_message_id][0])
+            continue
+        mid = new_id()
+        planned.append((mid, message, message.said_at or now))
+        ids.append(mid)
+
+    inserted = await repo.insert_messages(
+        db,
+        [
+            {
+                "id": mid,
+                "user_id": user.id,
+                "session_id": session_id,
+                "role": m.role.value,
+                "content": m.content,
+                "client_message_id": m.client_message_id,
+                "metadata": m.metadata,
+                "said_at": said_at,
+            }
+            for mid, m, said_at in planned
+        ],
+    )
+    if len(inserted) < len(planned):
+        # A concurrent request stored some of the same client ids first: answer with theirs.
+        raced = await repo.find_messages_by_client_ids(db, user.id, client_ids)
+        ids = [
+            raced[m.client_message_id][0] if m.client_message_id in raced else mid
+            for mid, m in zip(ids, command.messages, strict=True)
+        ]
+        known = raced
+    stored = [(mid, m, said_at) for mid, m, said_at in planned if mid in inserted]
+
+    await _store_episodes(db, user.id, session_id, stored, now)
+    duplicates = len(command.messages) - len(stored)
+    if not stored:
+        return await _result_for_duplicates(db, ids, command, known, duplicates)
+
+    created_ids = [mid for mid, _, _ in stored]
+    if command.skip_extraction:
+        return IngestResult(ids, None, None, duplicates, created_ids)
+    job_id = new_id()
+    state = JobState.PENDING if extraction_enabled else JobState.SKIPPED
+    await jobs.create_job(
+        db,
+        job_id=job_id,
+        user_id=user.id,
+        session_id=session_id,
+        message_ids=created_ids,
+        state=state,
+        reason="" if extraction_enabled else NO_LLM_REASON,
+    )
+    await repo.set_messages_extraction(db, created_ids, job_id)
+    return IngestResult(ids, job_id, state, duplicates, created_ids)
+
+
+async def _store_episodes(
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    stored: list[tuple[uuid.UUID, MessageIn, datetime]],
+    now: datetime,
+) -> None:
+    rows: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for mid, message, said_at in stored:
+        episode_id = new_id()
+        rows.append(
+            {
+                "id": episode_id,
+                "user_id": user_id,
+                "kind": Kind.EPISODE.value,
+                "content": message.content,
+                "confidence": 1.0,
+                "source_message_ids": [mid],
+                "session_id": session_id,
+                "message_id": mid,
+                "role": message.role.value,
+                "metadata": message.metadata,
+                "valid_from": said_at,
+                "last_refreshed_at": now,
+            }
+        )
+        events.append(
+            {
+                "id": new_id(),
+                "user_id": user_id,
+                "memory_id": episode_id,
+                "type": EventType.CREATED.value,
+                "cause": f"{message.role.value} message ingested",
+                "confidence_after": 1.0,
+            }
+        )
+    await repo.insert_memories(db, rows)
+    await repo.insert_events(db, events)
+
+
+async def _result_for_duplicates(
+    db: AsyncSession,
+    ids: list[uuid.UUID],
+    command: IngestCommand,
+    known: dict[str, tuple[uuid.UUID, uuid.UUID | None]],
+    duplicates: int,
+) -> IngestResult:
+    """A fully re-sent batch answers with the job its first sending opened."""
+    job_id = next(
+        (
+            known[m.client_message_id][1]
+            for m in command.messages
+            if m.client_message_id in known and known[m.client_message_id][1]
+        ),
+        None,
+    )
+    state = (await jobs.job_states(db, [job_id])).get(job_id) if job_id else None
+    return IngestResult(ids, job_id, state, duplicates, [])

@@ -1,0 +1,147 @@
+"""Reading and managing stored memories: get, list, delete, history, conscious, forget, jobs."""
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from memoire_core import paging, prompt
+from memoire_core.db.repos import accounts, jobs
+from memoire_core.db.repos import memories as repo
+from memoire_core.domain import EventType, EventView, JobState, JobView, MemoryView, UserRef
+from memoire_core.errors import NotFound
+from memoire_core.ids import new_id, parse_id
+from memoire_core.slots import CORE_IDENTITY
+
+DEFAULT_PAGE = 50
+DEFAULT_HISTORY_PAGE = 100
+DEFAULT_CONSCIOUS = 20
+
+
+def _memory_id(text: str) -> uuid.UUID:
+    parsed = parse_id(text)
+    if parsed is None:
+        raise NotFound(f"memory {text!r} not found", reason="MEMORY_NOT_FOUND")
+    return parsed
+
+
+async def get_memory(db: AsyncSession, owner: repo.Owner, memory_id: str) -> MemoryView:
+    """One memory the owner may see; anything else is NOT_FOUND, so nothing leaks."""
+    view = await repo.get_memory(db, owner, _memory_id(memory_id))
+    if view is None:
+        raise NotFound(f"memory {memory_id!r} not found", reason="MEMORY_NOT_FOUND")
+    return view
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of memories and the token for the next."""
+
+    memories: list[MemoryView]
+    next_token: str
+
+
+async def list_memories(
+    db: AsyncSession,
+    user: UserRef | None,
+    flt: repo.ListFilter,
+    page_size: int,
+    page_token: str,
+) -> Page:
+    """A page of the user's memories, newest first."""
+    after = paging.decode(page_token)
+    if user is None:
+        return Page([], "")
+    size = page_size or DEFAULT_PAGE
+    rows = await repo.list_memories(db, user.id, flt, after, size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    token = paging.encode(rows[-1].created_at, rows[-1].id) if more else ""
+    return Page(rows, token)
+
+
+async def delete_memory(db: AsyncSession, owner: repo.Owner, memory_id: str, actor: str) -> str:
+    """Delete a memory; the log keeps a DELETED event that says who did it."""
+    view = await get_memory(db, owner, memory_id)
+    user_id = await _internal_user(db, owner, view)
+    await repo.delete_memory(db, view.id)
+    await repo.insert_events(
+        db,
+        [
+            {
+                "id": new_id(),
+                "user_id": user_id,
+                "memory_id": view.id,
+                "type": EventType.DELETED.value,
+                "cause": f"deleted through the API by key {actor}",
+                "slot": view.slot,
+                "confidence_before": view.confidence,
+            }
+        ],
+    )
+    return str(view.id)
+
+
+async def _internal_user(db: AsyncSession, owner: repo.Owner, view: MemoryView) -> uuid.UUID:
+    user = await accounts.find_user(db, owner.app_id, view.user_external_id)
+    assert user is not None
+    return user.id
+
+
+async def history(
+    db: AsyncSession, owner: repo.Owner, memory_id: str, page_size: int, page_token: str
+) -> tuple[list[EventView], str]:
+    """The events that explain a memory, oldest first; a deleted memory keeps its history."""
+    mid = _memory_id(memory_id)
+    after = paging.decode(page_token)
+    user_id = await repo.event_owner(db, owner, mid)
+    if user_id is None:
+        raise NotFound(f"memory {memory_id!r} not found", reason="MEMORY_NOT_FOUND")
+    size = page_size or DEFAULT_HISTORY_PAGE
+    events = await repo.history(db, user_id, mid, after, size + 1)
+    more = len(events) > size
+    events = events[:size]
+    token = paging.encode(events[-1].created_at, events[-1].id) if more else ""
+    return events, token
+
+
+async def conscious(
+    db: AsyncSession, user: UserRef | None, limit: int
+) -> tuple[list[MemoryView], str]:
+    """The user's essentials and the prompt block rendered from them."""
+    if user is None:
+        return [], ""
+    found = await repo.conscious(db, user.id, CORE_IDENTITY, limit or DEFAULT_CONSCIOUS)
+    return found, prompt.render(found)
+
+
+async def forget_user(db: AsyncSession, user: UserRef | None) -> tuple[int, int]:
+    """Erase every row of one user; forgetting an unknown user erases nothing."""
+    if user is None:
+        return 0, 0
+    return await accounts.delete_user(db, user.id)
+
+
+async def get_extraction(db: AsyncSession, owner: repo.Owner, extraction_id: str) -> JobView:
+    """An extraction job the owner may see, with the facts it produced."""
+    jid = parse_id(extraction_id)
+    row = await jobs.get_job(db, owner, jid) if jid else None
+    if row is None:
+        raise NotFound(f"extraction {extraction_id!r} not found", reason="EXTRACTION_NOT_FOUND")
+    facts = await repo.views_by_ids(db, row["user_id"], row["fact_ids"])
+    return JobView(
+        id=row["id"],
+        user_external_id=row["user_external_id"],
+        session_external_id=row["session_external_id"] or "",
+        state=JobState(row["state"]),
+        reason=row["reason"],
+        message_ids=list(row["message_ids"]),
+        facts=[facts[f] for f in row["fact_ids"] if f in facts],
+        attempts=row["attempts"],
+        model=row["model"],
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )

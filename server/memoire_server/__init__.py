@@ -1,0 +1,1 @@
+"""The gRPC adapter: authentication, validation, error mapping and the servicers."""

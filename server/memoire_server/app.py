@@ -1,0 +1,125 @@
+"""Builds and runs the gRPC server: services, health, reflection and the background embedder."""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import _async as aio_health  # the asyncio servicer (health.aio)
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from memoire.v1 import (
+    account_service_pb2,
+    account_service_pb2_grpc,
+    memory_service_pb2,
+    memory_service_pb2_grpc,
+)
+from memoire_core.config import Settings
+from memoire_core.db.engine import make_engine, make_session_factory
+from memoire_core.embedding import Embedder, make_embedder
+from memoire_core.services.embedding import embed_owed, prepare_model
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from memoire_server.account_service import AccountService
+from memoire_server.context import AppContext
+from memoire_server.memory_service import MemoryService
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"].full_name,
+    account_service_pb2.DESCRIPTOR.services_by_name["AccountService"].full_name,
+)
+EMBED_POLL_SECONDS = 2.0
+
+
+@dataclass
+class Running:
+    """A started server: its port, and what must be closed when it stops."""
+
+    server: grpc.aio.Server
+    port: int
+    app: AppContext
+    engine: AsyncEngine
+    health: aio_health.HealthServicer
+    embedder_task: asyncio.Task[None] | None
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Refuse new calls, let calls in flight finish within ``grace``, then close."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        if self.embedder_task is not None:
+            self.embedder_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.embedder_task
+        await self.engine.dispose()
+
+
+async def start(settings: Settings, embedder: Embedder | None = None) -> Running:
+    """Start serving on ``settings.grpc_host:grpc_port`` (port 0 picks one) and return at once."""
+    if not settings.secret_key.get_secret_value():
+        raise ValueError("MEMOIRE_SECRET_KEY must be set")
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    sessions = make_session_factory(engine)
+    if embedder is None:
+        embedder = make_embedder(settings.embedding_model, settings.embedding_dimensions)
+    await prepare_model(sessions, embedder, index=settings.vector_index == "hnsw")
+    app = AppContext(
+        settings=settings,
+        sessions=sessions,
+        embedder=embedder,
+        server_secret=settings.secret_key.get_secret_value().encode(),
+    )
+
+    max_bytes = settings.grpc_max_message_bytes
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_bytes),
+            ("grpc.max_send_message_length", max_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(MemoryService(app), server)
+    account_service_pb2_grpc.add_AccountServiceServicer_to_server(AccountService(app), server)
+    health_servicer = aio_health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    await server.start()
+    for name in (*SERVICE_NAMES, ""):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    task = None
+    if settings.embed_in_server:
+        task = asyncio.create_task(_embed_forever(app), name="memoire-embedder")
+    log.info("Mémoire gRPC listening on %s:%d", settings.grpc_host, port)
+    return Running(server, port, app, engine, health_servicer, task)
+
+
+async def _embed_forever(app: AppContext) -> None:
+    """Give new memories their vectors; woken by writes, and polling for other processes' rows."""
+    assert app.embedder is not None
+    batch = app.settings.embed_batch_size
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(app.embed_wakeup.wait(), EMBED_POLL_SECONDS)
+        app.embed_wakeup.clear()
+        try:
+            while await embed_owed(app.sessions, app.embedder, batch) > 0:
+                pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("background embedding failed; will retry", exc_info=True)
+            await asyncio.sleep(EMBED_POLL_SECONDS)
+
+
+async def serve(settings: Settings) -> None:
+    """Run until cancelled or terminated."""
+    running = await start(settings)
+    try:
+        await running.server.wait_for_termination()
+    finally:
+        await running.stop()

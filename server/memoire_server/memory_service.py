@@ -1,0 +1,196 @@
+"""MemoryService: ingest, recall, conscious and memory management over gRPC."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from memoire.v1 import memory_service_pb2 as pb
+from memoire.v1 import memory_service_pb2_grpc
+from memoire_core.db.repos.memories import ListFilter
+from memoire_core.domain import RecallQuery
+from memoire_core.errors import Violations
+from memoire_core.services import facts, ingest, memories, recall
+from memoire_core.services.access import owner_of, user_for_read, user_for_write
+from memoire_core.validation import check_limit, check_slot
+
+from memoire_server import convert
+from memoire_server.context import AppContext
+from memoire_server.errors import mapped
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
+    """The memory API; each call is one transaction, committed before the reply."""
+
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
+
+    @property
+    def limits(self) -> Any:
+        return self.app.settings.limits
+
+    @mapped
+    async def Ingest(self, request: pb.IngestRequest, context: Ctx) -> pb.IngestResponse:
+        v = Violations()
+        messages = convert.messages_in(request, v)
+        command = ingest.validate_ingest(
+            request.session_id, messages, request.skip_extraction, self.limits, v
+        )
+        async with self.app.unit_of_work(context) as (db, principal):
+            user = await user_for_write(db, principal, request.user_id, self.limits)
+            result = await ingest.ingest(
+                db, user, command, extraction_enabled=bool(self.app.settings.llm_model)
+            )
+        if result.created_message_ids:
+            self.app.embed_wakeup.set()
+        return pb.IngestResponse(
+            message_ids=convert.ids(result.message_ids),
+            extraction_id=str(result.extraction_id) if result.extraction_id else "",
+            extraction_state=convert.STATE_TO_PB[result.extraction_state]
+            if result.extraction_state
+            else None,
+            duplicate_count=result.duplicate_count,
+        )
+
+    @mapped
+    async def AddMemories(
+        self, request: pb.AddMemoriesRequest, context: Ctx
+    ) -> pb.AddMemoriesResponse:
+        items = convert.facts_in(request)
+        facts.validate_facts(items, request.request_id, self.limits)
+        async with self.app.unit_of_work(context) as (db, principal):
+            user = await user_for_write(db, principal, request.user_id, self.limits)
+            stored = await facts.add_facts(db, user, items, self.app.registry, request.request_id)
+        self.app.embed_wakeup.set()
+        return pb.AddMemoriesResponse(memories=[convert.memory(m) for m in stored])
+
+    @mapped
+    async def Recall(self, request: pb.RecallRequest, context: Ctx) -> pb.RecallResponse:
+        query = recall.validate_recall(
+            RecallQuery(
+                text=request.query,
+                limit=request.limit,
+                kinds=convert.kinds_in(list(request.kinds), "kinds"),
+                categories=frozenset(request.categories),
+                current_only=request.current_view_only,
+                as_of=convert.time_of(request, "as_of_time"),
+                start=convert.time_of(request, "start_time"),
+                end=convert.time_of(request, "end_time"),
+                session_external_id=request.session_id or None,
+            ),
+            self.limits,
+        )
+        async with self.app.unit_of_work(context) as (db, principal):
+            user = await user_for_read(db, principal, request.user_id, self.limits)
+            if user is None:
+                return pb.RecallResponse()
+            # Embedded only once the key is known good, so bad keys cost no model time.
+            vector = await recall.embed_query(self.app.embedder, query.text)
+            hits = await recall.recall(db, user, query, vector, self.app.embedder, self.app.ranking)
+        return pb.RecallResponse(hits=[convert.hit(h) for h in hits])
+
+    @mapped
+    async def Conscious(self, request: pb.ConsciousRequest, context: Ctx) -> pb.ConsciousResponse:
+        v = Violations()
+        check_limit(v, "limit", request.limit, 100)
+        v.raise_if_any()
+        async with self.app.unit_of_work(context) as (db, principal):
+            user = await user_for_read(db, principal, request.user_id, self.limits)
+            found, block = await memories.conscious(db, user, request.limit)
+        return pb.ConsciousResponse(memories=[convert.memory(m) for m in found], prompt_block=block)
+
+    async def ObserveChat(
+        self,
+        request_iterator: AsyncIterator[pb.ObserveChatRequest],
+        context: Ctx,
+    ) -> AsyncIterator[pb.ObserveChatResponse]:
+        # The stream's messages are part of the contract now; its behaviour ships with the
+        # streaming SDK. Until then callers get a clear UNIMPLEMENTED, not a hang.
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ObserveChat is not available yet")
+        yield pb.ObserveChatResponse()  # pragma: no cover - abort raises
+
+    @mapped
+    async def ListMemories(
+        self, request: pb.ListMemoriesRequest, context: Ctx
+    ) -> pb.ListMemoriesResponse:
+        v = Violations()
+        check_limit(v, "page_size", request.page_size, self.limits.page_size)
+        check_slot(v, "slot", request.slot)
+        kinds = convert.kinds_in([request.kind], "kind")
+        v.raise_if_any()
+        flt = ListFilter(
+            kind=next(iter(kinds), None),
+            category=request.category,
+            slot=request.slot,
+            current_only=request.current_view_only,
+        )
+        async with self.app.unit_of_work(context) as (db, principal):
+            user = await user_for_read(db, principal, request.user_id, self.limits)
+            page = await memories.list_memories(
+                db, user, flt, request.page_size, request.page_token
+            )
+        return pb.ListMemoriesResponse(
+            memories=[convert.memory(m) for m in page.memories], next_page_token=page.next_token
+        )
+
+    @mapped
+    async def GetMemory(self, request: pb.GetMemoryRequest, context: Ctx) -> pb.GetMemoryResponse:
+        _require_id("memory_id", request.memory_id)
+        async with self.app.unit_of_work(context) as (db, principal):
+            view = await memories.get_memory(db, owner_of(principal), request.memory_id)
+        return pb.GetMemoryResponse(memory=convert.memory(view))
+
+    @mapped
+    async def DeleteMemory(
+        self, request: pb.DeleteMemoryRequest, context: Ctx
+    ) -> pb.DeleteMemoryResponse:
+        _require_id("memory_id", request.memory_id)
+        async with self.app.unit_of_work(context) as (db, principal):
+            deleted = await memories.delete_memory(
+                db, owner_of(principal), request.memory_id, principal.key_id
+            )
+        return pb.DeleteMemoryResponse(memory_id=deleted)
+
+    @mapped
+    async def GetMemoryHistory(
+        self, request: pb.GetMemoryHistoryRequest, context: Ctx
+    ) -> pb.GetMemoryHistoryResponse:
+        _require_id("memory_id", request.memory_id)
+        v = Violations()
+        check_limit(v, "page_size", request.page_size, self.limits.page_size)
+        v.raise_if_any()
+        async with self.app.unit_of_work(context) as (db, principal):
+            events, token = await memories.history(
+                db, owner_of(principal), request.memory_id, request.page_size, request.page_token
+            )
+        return pb.GetMemoryHistoryResponse(
+            events=[convert.event(e) for e in events], next_page_token=token
+        )
+
+    @mapped
+    async def GetExtraction(
+        self, request: pb.GetExtractionRequest, context: Ctx
+    ) -> pb.GetExtractionResponse:
+        _require_id("extraction_id", request.extraction_id)
+        async with self.app.unit_of_work(context) as (db, principal):
+            job = await memories.get_extraction(db, owner_of(principal), request.extraction_id)
+        return pb.GetExtractionResponse(extraction=convert.extraction(job))
+
+    @mapped
+    async def ForgetUser(
+        self, request: pb.ForgetUserRequest, context: Ctx
+    ) -> pb.ForgetUserResponse:
+        async with self.app.unit_of_work(context) as (db, principal):
+            user = await user_for_read(db, principal, request.user_id, self.limits)
+            n_messages, n_memories = await memories.forget_user(db, user)
+        return pb.ForgetUserResponse(deleted_messages=n_messages, deleted_memories=n_memories)
+
+
+def _require_id(path: str, value: str) -> None:
+    v = Violations()
+    if not value:
+        v.add(path, "is required")
+    elif len(value) > 128:
+        v.add(path, "is longer than 128 characters")
+    v.raise_if_any()

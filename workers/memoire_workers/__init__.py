@@ -1,0 +1,1 @@
+"""The Celery adapter: background work of the core, run by workers on Redis."""

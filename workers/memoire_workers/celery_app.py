@@ -1,0 +1,51 @@
+"""The Celery application: queues, reliability settings and the beat schedule.
+
+Tasks acknowledge late and are rejected when their worker dies, so a killed worker's task
+runs again elsewhere; every task is idempotent, so running twice does no harm.
+"""
+
+from typing import Any
+
+from celery import Celery
+from kombu import Queue  # type: ignore[attr-defined]
+from memoire_core.config import Settings
+
+EXTRACTION_QUEUE = "extraction"
+MAINTENANCE_QUEUE = "maintenance"
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app bound to the settings' Redis."""
+    app = Celery("memoire", broker=settings.redis_url, include=["memoire_workers.tasks"])
+    app.conf.update(
+        task_queues=[Queue(EXTRACTION_QUEUE), Queue(MAINTENANCE_QUEUE)],  # type: ignore[no-untyped-call]
+        task_default_queue=MAINTENANCE_QUEUE,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_time_limit=300,
+        task_soft_time_limit=240,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 600},
+        beat_schedule=_schedule(settings),
+        timezone="UTC",
+    )
+    app.conf.memoire_settings = settings
+    return app
+
+
+def _schedule(settings: Settings) -> dict[str, Any]:
+    return {
+        "embed-owed": {
+            "task": "memoire.embed_owed",
+            "schedule": 30.0,
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": 25},
+        },
+    }
+
+
+def settings_of(app: Celery) -> Settings:
+    """The settings a worker was started with."""
+    settings: Settings = app.conf.memoire_settings
+    return settings
