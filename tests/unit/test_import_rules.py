@@ -1,0 +1,62 @@
+"""The one-way import rule: adapters depend on the core; the core depends on neither adapter."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FORBIDDEN = {
+    "core/memoire_core": (
+        "grpc",
+        "grpc_health",
+        "grpc_reflection",
+        "grpc_status",
+        "google.protobuf",
+        "google.rpc",
+        "memoire",
+        "celery",
+        "kombu",
+        "memoire_server",
+        "memoire_workers",
+        "memoire_cli",
+    ),
+    "server/memoire_server": ("memoire_workers", "memoire_cli", "celery", "kombu"),
+    "workers/memoire_workers": ("memoire_server", "memoire_cli", "grpc", "memoire"),
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def violates(module: str, banned: str) -> bool:
+    return module == banned or module.startswith(banned + ".")
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_imports_nothing_it_must_not(package):
+    offences = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for module in imported_modules(path)
+        if any(violates(module, banned) for banned in FORBIDDEN[package])
+    ]
+    assert offences == []
+
+
+def test_the_rule_catches_a_forbidden_import(tmp_path):
+    sample = tmp_path / "x.py"
+    sample.write_text("import grpc.aio\nfrom celery import shared_task\n")
+    modules = imported_modules(sample)
+    assert any(violates(m, "grpc") for m in modules)
+    assert any(violates(m, "celery") for m in modules)
+    assert not violates("grpcio_extra", "grpc")
