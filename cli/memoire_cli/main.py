@@ -185,6 +185,7 @@ def worker(beat: bool, concurrency: int) -> None:
     stack: list[Any] = []
     settings = with_local_stack(Settings(), stack)
     app = make_celery(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule there
     argv = [
         "worker",
         "--pool=solo" if concurrency == 1 else f"--concurrency={concurrency}",

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Limits(BaseSettings):
     """Input limits; each is enforced with INVALID_ARGUMENT naming the field."""
 
-    model_config = SettingsConfigDict(env_prefix="MEMOIRE_LIMIT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MEMOIRE_LIMIT_", env_file=".env", extra="ignore")
 
     content_bytes: int = Field(32_768, description="Largest message content, in UTF-8 bytes.")
     fact_bytes: int = Field(4_096, description="Largest fact content, in UTF-8 bytes.")
@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     )
     embedding_dimensions: int = Field(
         0, description="Vector size of a litellm embedding model; required with one."
+    )
+    embedding_api_base: str = Field(
+        "", description="Base URL of an OpenAI-compatible embedding server; empty for the default."
+    )
+    embedding_api_key: SecretStr = Field(
+        SecretStr(""),
+        description="Key for the embedding provider; empty to use the provider's own variable "
+        "(OPENAI_API_KEY, GEMINI_API_KEY, ...).",
     )
     embed_batch_size: int = Field(32, description="Texts embedded per background batch.")
     vector_index: Literal["hnsw", "none"] = Field(

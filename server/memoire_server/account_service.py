@@ -69,7 +69,8 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
     async def RotateApiKey(
         self, request: pb.RotateApiKeyRequest, context: Ctx
     ) -> pb.RotateApiKeyResponse:
-        overlap = timedelta(seconds=request.overlap_seconds) if request.overlap_seconds else None
+        seconds = request.overlap_seconds or self.app.settings.key_rotation_overlap_seconds
+        overlap = timedelta(seconds=seconds)
         async with self.app.unit_of_work(context) as (db, principal):
             new, previous = await accounts.rotate_key(
                 db, principal, self.app.server_secret, request.key_id, overlap

@@ -63,7 +63,7 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     sessions = make_session_factory(engine)
     if embedder is None:
-        embedder = make_embedder(settings.embedding_model, settings.embedding_dimensions)
+        embedder = make_embedder(settings)
     await prepare_model(sessions, embedder, index=settings.vector_index == "hnsw")
     app = AppContext(
         settings=settings,

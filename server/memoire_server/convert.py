@@ -193,9 +193,8 @@ def messages_in(request: memory_service_pb2.IngestRequest, v: Violations) -> lis
     return out
 
 
-def facts_in(request: memory_service_pb2.AddMemoriesRequest) -> list[FactIn]:
-    """The facts of an AddMemories request."""
-    v = Violations()
+def facts_in(request: memory_service_pb2.AddMemoriesRequest, v: Violations) -> list[FactIn]:
+    """The facts of an AddMemories request; an unknown temporal state is recorded in ``v``."""
     out: list[FactIn] = []
     for i, f in enumerate(request.facts):
         temporal = TEMPORAL_FROM_PB.get(f.temporal_state, Temporal.CURRENT)
@@ -214,7 +213,6 @@ def facts_in(request: memory_service_pb2.AddMemoriesRequest) -> list[FactIn]:
                 metadata=dict(f.metadata),
             )
         )
-    v.raise_if_any()
     return out
 
 

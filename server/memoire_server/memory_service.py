@@ -57,8 +57,9 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
     async def AddMemories(
         self, request: pb.AddMemoriesRequest, context: Ctx
     ) -> pb.AddMemoriesResponse:
-        items = convert.facts_in(request)
-        facts.validate_facts(items, request.request_id, self.limits)
+        v = Violations()
+        items = convert.facts_in(request, v)
+        facts.validate_facts(items, request.request_id, self.limits, v)
         async with self.app.unit_of_work(context) as (db, principal):
             user = await user_for_write(db, principal, request.user_id, self.limits)
             stored = await facts.add_facts(db, user, items, self.app.registry, request.request_id)
@@ -117,10 +118,12 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         v = Violations()
         check_limit(v, "page_size", request.page_size, self.limits.page_size)
         check_slot(v, "slot", request.slot)
-        kinds = convert.kinds_in([request.kind], "kind")
+        kind = convert.KIND_FROM_PB.get(request.kind)
+        if request.kind and kind is None:
+            v.add("kind", "is not a known MemoryKind")
         v.raise_if_any()
         flt = ListFilter(
-            kind=next(iter(kinds), None),
+            kind=kind,
             category=request.category,
             slot=request.slot,
             current_only=request.current_view_only,

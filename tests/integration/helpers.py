@@ -3,10 +3,12 @@
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from memoire.v1 import memory_pb2
@@ -68,3 +70,50 @@ def eventually(probe: Callable[[], T | None], timeout: float = 15.0) -> T:
             return last
         time.sleep(0.05)
     raise AssertionError(f"condition not met in {timeout}s; last value {last!r}")
+
+
+def key_id_of(secret: str) -> str:
+    """The public id inside a key ``mem_<key id>_<secret>``."""
+    return secret.split("_", 2)[1]
+
+
+def timestamp(value: datetime) -> Timestamp:
+    out = Timestamp()
+    out.FromDatetime(value)
+    return out
+
+
+def fact(content: str, slot: str = "", **kwargs: Any) -> pb.FactInput:
+    """A FactInput; ``valid_from`` (a datetime) sets valid_from_time."""
+    valid_from = kwargs.pop("valid_from", None)
+    if valid_from is not None:
+        kwargs["valid_from_time"] = timestamp(valid_from)
+    return pb.FactInput(content=content, slot=slot, **kwargs)
+
+
+def add(api: Any, user: str, *facts: pb.FactInput, request_id: str = "") -> list[Any]:
+    """Write facts for a user and return the stored memories in request order."""
+    reply = api.memory.AddMemories(
+        pb.AddMemoriesRequest(user_id=user, facts=list(facts), request_id=request_id)
+    )
+    return list(reply.memories)
+
+
+def listed(api: Any, user: str = "", **filters: Any) -> list[Any]:
+    """Every memory of a user that ListMemories returns, following page tokens."""
+    out: list[Any] = []
+    token = ""
+    while True:
+        page = api.memory.ListMemories(
+            pb.ListMemoriesRequest(user_id=user, page_token=token, **filters)
+        )
+        out.extend(page.memories)
+        token = page.next_page_token
+        if not token:
+            return out
+
+
+def recalled(api: Any, user: str, query: str, **kwargs: Any) -> list[Any]:
+    """The memories Recall returns, best first."""
+    hits = api.memory.Recall(pb.RecallRequest(user_id=user, query=query, **kwargs)).hits
+    return [h.memory for h in hits]

@@ -31,7 +31,7 @@ def embed_owed_task(self: Any) -> int:
     global _embedder  # noqa: PLW0603 - the model is loaded once per worker process
     settings = settings_of(self.app)
     if _embedder is None:
-        _embedder = make_embedder(settings.embedding_model, settings.embedding_dimensions)
+        _embedder = make_embedder(settings)
 
     async def work() -> int:
         assert _embedder is not None

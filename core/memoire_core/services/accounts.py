@@ -10,7 +10,7 @@ from memoire_core import keys
 from memoire_core.config import Limits
 from memoire_core.db.repos import accounts as repo
 from memoire_core.domain import Principal, Scope, UserRef
-from memoire_core.errors import NotFound, Violations
+from memoire_core.errors import FailedPrecondition, NotFound, Violations
 from memoire_core.ids import new_id
 from memoire_core.services.access import require_app_scope, user_for_write
 from memoire_core.validation import check_id, check_metadata, check_text
@@ -164,21 +164,25 @@ async def rotate_key(
     principal: Principal,
     server_secret: bytes,
     key_id: str,
-    overlap: timedelta | None,
+    overlap: timedelta,
 ) -> tuple[NewKey, KeyView]:
     """Issue a replacement with the same scope; the old key keeps working for the overlap."""
     v = Violations()
-    if overlap is not None and not timedelta(0) <= overlap <= MAX_OVERLAP:
+    if not timedelta(0) <= overlap <= MAX_OVERLAP:
         v.add("overlap_seconds", f"must be between 0 and {int(MAX_OVERLAP.total_seconds())}")
     v.raise_if_any()
     old = await _own_key(db, principal, key_id)
     if old["revoked_at"] is not None:
         raise NotFound(f"key {key_id!r} was revoked", reason="API_KEY_NOT_FOUND")
+    if old["expires_at"] is not None and old["expires_at"] <= datetime.now(UTC):
+        raise FailedPrecondition(
+            f"key {key_id!r} has expired; create a new key instead", reason="API_KEY_EXPIRED"
+        )
     user = UserRef(old["user_id"], old["user_external_id"]) if old["user_id"] else None
     new = await issue_key(
         db, server_secret, old["app_id"], Scope(old["scope"]), user, old["name"], old["expires_at"]
     )
-    ends = datetime.now(UTC) + (overlap if overlap is not None else timedelta(days=1))
+    ends = datetime.now(UTC) + overlap
     if old["expires_at"] is not None:
         ends = min(ends, old["expires_at"])
     previous = await repo.set_key_times(db, key_id, expires_at=ends)

@@ -29,9 +29,14 @@ def normalise_value(content: str) -> str:
     return " ".join(_NOT_WORD.sub(" ", content.casefold()).split())
 
 
-def validate_facts(facts: list[FactIn], request_id: str, limits: Limits) -> None:
-    """Check every fact; raise one INVALID_ARGUMENT listing every bad field."""
-    v = Violations()
+def validate_facts(
+    facts: list[FactIn], request_id: str, limits: Limits, v: Violations | None = None
+) -> None:
+    """Check every fact; raise one INVALID_ARGUMENT listing every bad field.
+
+    ``v`` may already hold violations the adapter found while decoding the request.
+    """
+    v = v if v is not None else Violations()
     check_id(v, "request_id", request_id, limits, required=False)
     check_count(v, "facts", len(facts), limits.batch_size)
     for i, fact in enumerate(facts):
@@ -91,23 +96,61 @@ async def apply_fact(
     ]
     single = fact.slot and registry.cardinality(fact.slot) is Cardinality.SINGLE
     if fact.temporal is Temporal.CURRENT and single:
-        for old in same_state:
-            await repo.supersede(db, old["id"], new_memory_id, at=now, valid_to=valid_from)
-            events.append(
-                _event(
-                    user.id,
-                    old["id"],
-                    EventType.SUPERSEDED,
-                    f"replaced by a newer value of {fact.slot}",
-                    fact.slot,
-                    extraction_id,
-                    related=new_memory_id,
-                    before=old["confidence"],
-                    after=old["confidence"],
-                )
-            )
+        events += await _replace_in_slot(
+            db, user.id, new_memory_id, fact, valid_from, same_state, now, extraction_id
+        )
     await memories_repo.insert_events(db, events)
     return Applied(new_memory_id, EventType.CREATED)
+
+
+async def _replace_in_slot(
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    new_memory_id: uuid.UUID,
+    fact: FactIn,
+    valid_from: datetime,
+    current: list[dict[str, Any]],
+    now: datetime,
+    extraction_id: uuid.UUID | None,
+) -> list[dict[str, Any]]:
+    """Keep one current value in a single-valued slot; returns the events written."""
+    later = [old for old in current if old["valid_from"] > valid_from]
+    if later:
+        # Told late about an older value: it is history, retired by the value that followed it.
+        successor = min(later, key=lambda old: old["valid_from"])
+        await repo.supersede(
+            db, new_memory_id, successor["id"], at=now, valid_to=successor["valid_from"]
+        )
+        return [
+            _event(
+                user_id,
+                new_memory_id,
+                EventType.SUPERSEDED,
+                f"a later value of {fact.slot} was already known",
+                fact.slot,
+                extraction_id,
+                related=successor["id"],
+                before=fact.confidence,
+                after=fact.confidence,
+            )
+        ]
+    events = []
+    for old in current:
+        await repo.supersede(db, old["id"], new_memory_id, at=now, valid_to=valid_from)
+        events.append(
+            _event(
+                user_id,
+                old["id"],
+                EventType.SUPERSEDED,
+                f"replaced by a newer value of {fact.slot}",
+                fact.slot,
+                extraction_id,
+                related=new_memory_id,
+                before=old["confidence"],
+                after=old["confidence"],
+            )
+        )
+    return events
 
 
 async def add_facts(

@@ -25,7 +25,7 @@ async def current_facts(
 ) -> list[dict[str, Any]]:
     """Live facts of a slot in one temporal state (past facts count while not superseded)."""
     stmt = (
-        select(memories.c.id, memories.c.content, memories.c.confidence)
+        select(memories.c.id, memories.c.content, memories.c.confidence, memories.c.valid_from)
         .where(
             memories.c.user_id == user_id,
             memories.c.kind == Kind.FACT.value,

@@ -186,8 +186,14 @@ async def list_memories(
 
 
 async def delete_memory(db: AsyncSession, memory_id: uuid.UUID) -> None:
-    """Delete one memory row (its embeddings go with it)."""
-    await db.execute(delete(memories).where(memories.c.id == memory_id))
+    """Delete one memory (its vectors go with it); an episode takes its stored message along."""
+    message_id = (
+        await db.execute(
+            delete(memories).where(memories.c.id == memory_id).returning(memories.c.message_id)
+        )
+    ).scalar_one_or_none()
+    if message_id is not None:
+        await db.execute(delete(messages).where(messages.c.id == message_id))
 
 
 async def event_owner(db: AsyncSession, owner: Owner, memory_id: uuid.UUID) -> uuid.UUID | None:
@@ -243,7 +249,13 @@ async def conscious(
             memories.c.user_id == user_id,
             memories.c.kind == Kind.FACT.value,
             current_clause(),
-            or_(memories.c.essential, memories.c.slot.in_(list(core_slots))),
+            or_(
+                memories.c.essential,
+                and_(
+                    memories.c.slot.in_(list(core_slots)),
+                    memories.c.temporal_state == Temporal.CURRENT.value,
+                ),
+            ),
         )
         .order_by(
             memories.c.essential.desc(), memories.c.confidence.desc(), memories.c.created_at.desc()
@@ -258,7 +270,7 @@ async def conscious(
 
 def vector_index_name(model: str) -> str:
     """A stable, valid index name for one model's HNSW index."""
-    slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")[:32]
+    slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")[:28]  # names stay within 63 bytes
     digest = hashlib.sha256(model.encode()).hexdigest()[:8]
     return f"ix_memory_embeddings_hnsw_{slug}_{digest}"
 

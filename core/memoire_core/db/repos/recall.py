@@ -5,7 +5,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pgvector.sqlalchemy import HALFVEC
-from sqlalchemy import ColumnElement, Text, and_, cast, func, literal, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,6 +71,33 @@ class Candidate:
     score: float
 
 
+def vector_ranking(
+    user_id: uuid.UUID,
+    query_vector: Vector,
+    model: str,
+    dimensions: int,
+    where: list[ColumnElement[bool]],
+    limit: int,
+) -> Select[tuple[uuid.UUID, str, float]]:
+    """The nearest memories by cosine distance of one model's vectors."""
+    # The cast matches the expression of the model's partial HNSW index, so it can serve this.
+    distance = cast(memory_embeddings.c.embedding, HALFVEC(dimensions)).cosine_distance(
+        cast(query_vector, HALFVEC(dimensions))
+    )
+    return (
+        select(memories.c.id, literal(VECTOR).label("source"), (1 - distance).label("score"))
+        .select_from(
+            memory_embeddings.join(memories, memories.c.id == memory_embeddings.c.memory_id)
+        )
+        .where(
+            and_(memory_embeddings.c.user_id == user_id, memory_embeddings.c.model == model),
+            *where,
+        )
+        .order_by(distance)
+        .limit(limit)
+    )
+
+
 async def candidates(
     db: AsyncSession,
     user_id: uuid.UUID,
@@ -92,22 +130,7 @@ async def candidates(
     )
     arms = [full_text.subquery(), trigram.subquery()]
     if query_vector is not None:
-        # The cast matches the expression of the model's partial HNSW index.
-        distance = cast(memory_embeddings.c.embedding, HALFVEC(dimensions)).cosine_distance(
-            cast(query_vector, HALFVEC(dimensions))
-        )
-        vector = (
-            select(memories.c.id, literal(VECTOR).label("source"), (1 - distance).label("score"))
-            .select_from(
-                memory_embeddings.join(memories, memories.c.id == memory_embeddings.c.memory_id)
-            )
-            .where(
-                and_(memory_embeddings.c.user_id == user_id, memory_embeddings.c.model == model),
-                *where,
-            )
-            .order_by(distance)
-            .limit(per_ranking)
-        )
+        vector = vector_ranking(user_id, query_vector, model, dimensions, where, per_ranking)
         arms.insert(0, vector.subquery())
     stmt = union_all(*(select(arm.c.id, arm.c.source, arm.c.score) for arm in arms))
     rows = await db.execute(stmt)
