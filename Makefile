@@ -16,3 +16,5 @@ lint:
 generate:
 	@scripts/bootstrap.sh dev
 	@.venv/bin/python scripts/generate_protos.py
+	@.venv/bin/python scripts/build_descriptor.py
+	@cd clients/ts && npm run --silent generate

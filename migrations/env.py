@@ -4,9 +4,10 @@ import asyncio
 import os
 
 from alembic import context
-from memoire_core.db.tables import metadata
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from memoire_core.db.tables import metadata
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or os.environ.get("MEMOIRE_DATABASE_URL", "")

@@ -8,6 +8,7 @@ python=${PYTHON:-python3}
 
 manifests=(pyproject.toml clients/python/pyproject.toml)
 [ -f package-lock.json ] && manifests+=(package-lock.json)
+[ -f clients/ts/package-lock.json ] && manifests+=(clients/ts/package-lock.json)
 want="$extra-$(cat "${manifests[@]}" | sha256sum | cut -c1-16)"
 stamp=.venv/.bootstrap-$extra
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
@@ -20,5 +21,8 @@ echo "Installing Mémoire ($extra) into .venv ..."
 .venv/bin/python -m pip install --quiet -e clients/python -e ".[$extra]"
 if [ "$extra" = dev ] && [ -f package-lock.json ]; then
   npm ci --silent --no-audit --no-fund
+fi
+if [ "$extra" = dev ] && [ -f clients/ts/package-lock.json ]; then
+  (cd clients/ts && npm ci --silent --no-audit --no-fund)
 fi
 echo "$want" > "$stamp"

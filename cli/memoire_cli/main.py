@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from memoire_core.config import Settings
 
-from memoire_cli import localstack, migrate
+from memoire_cli import envoy, localstack, migrate
+from memoire_core.config import Settings
 
 T = TypeVar("T")
 LOCAL_APP = "local"
@@ -95,8 +96,15 @@ async def _local_key(settings: Settings) -> str:
 @cli.command()
 @click.option("--port", type=int, default=None, help="gRPC port (default 50051).")
 @click.option("--no-worker", is_flag=True, help="Do not start the Celery worker.")
-def up(port: int | None, no_worker: bool) -> None:
-    """Run everything locally: Postgres, Redis, migrations, the server and a worker."""
+@click.option(
+    "--http-port",
+    type=int,
+    default=None,
+    help="JSON/HTTP and gRPC-web port of the local Envoy (default: a free one, kept).",
+)
+@click.option("--no-http", is_flag=True, help="Do not start Envoy (JSON/HTTP and gRPC-web).")
+def up(port: int | None, no_worker: bool, http_port: int | None, no_http: bool) -> None:
+    """Run everything locally: Postgres, Redis, migrations, the server, a worker and Envoy."""
     base = Settings()
     if port is not None:
         base = base.model_copy(update={"grpc_port": port})
@@ -112,7 +120,7 @@ def up(port: int | None, no_worker: bool) -> None:
                 [sys.executable, "-m", "memoire_cli.main", "worker", "--beat"],
                 env=_env_for(settings),
             )
-        _run(_serve_and_announce(settings, key))
+        _run(_serve_and_announce(settings, key, None if no_http else http_port or 0))
     finally:
         if worker is not None:
             worker.send_signal(signal.SIGTERM)
@@ -121,28 +129,69 @@ def up(port: int | None, no_worker: bool) -> None:
             service.stop()
 
 
-async def _serve_and_announce(settings: Settings, key: str) -> None:
+async def _start_envoy(settings: Settings, grpc_port: int, http_port: int) -> envoy.LocalEnvoy:
+    """Envoy in front of the server; port 0 reuses the last run's port, or takes a free one."""
+    port_file = settings.data_dir / "envoy.port"
+    remembered = int(port_file.read_text()) if not http_port and port_file.exists() else 0
+    proxy = envoy.LocalEnvoy(
+        settings.data_dir / "envoy",
+        grpc_port,
+        port=http_port or remembered,
+        grpc_host=settings.grpc_host,
+    )
+    try:
+        await asyncio.to_thread(proxy.start)
+    except RuntimeError:
+        if not remembered:
+            raise
+        proxy.port = 0  # the port of the last run is taken now
+        await asyncio.to_thread(proxy.start)
+    port_file.write_text(str(proxy.port))
+    return proxy
+
+
+async def _serve_and_announce(settings: Settings, key: str, http_port: int | None) -> None:
     from memoire_server.app import start  # noqa: PLC0415 - the server's imports are heavy
 
     running = await start(settings)
     target = f"{settings.grpc_host}:{running.port}"
+    proxy: envoy.LocalEnvoy | None = None
+    if http_port is not None:
+        try:
+            proxy = await _start_envoy(settings, running.port, http_port)
+        except BaseException:
+            await running.stop()
+            raise
+    http = f"{proxy.url}  (and gRPC-web, through Envoy)" if proxy else "off"
+    curl = (
+        f'      curl -H \'x-api-key: {key}\' -d \'{{"user_id": "user-123", '
+        f'"query": "Where do I live?"}}\' {proxy.url}/v1/recall\n'
+        if proxy
+        else ""
+    )
     click.echo(
         f"\nMémoire is up.\n"
-        f"  gRPC:     {target}\n"
-        f"  API key:  {key}  (kept in {settings.data_dir / 'local_api_key'})\n"
-        f"  Postgres: {settings.database_url}\n"
-        f"  Redis:    {settings.redis_url}\n"
+        f"  gRPC:      {target}\n"
+        f"  HTTP/JSON: {http}\n"
+        f"  API key:   {key}  (kept in {settings.data_dir / 'local_api_key'})\n"
+        f"  Postgres:  {settings.database_url}\n"
+        f"  Redis:     {settings.redis_url}\n"
         f"Try:  .venv/bin/memoire ingest user-123 'I live in Austin, Texas now.'\n"
         f"      .venv/bin/memoire recall user-123 'Where do I live?'\n"
+        f"{curl}"
         f"Stop with Ctrl-C.\n"
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    click.echo("Stopping ...")
-    await running.stop()
+    try:
+        await stop.wait()
+        click.echo("Stopping ...")
+    finally:
+        if proxy is not None:
+            await asyncio.to_thread(proxy.stop)
+        await running.stop()
 
 
 @cli.command()
@@ -346,6 +395,41 @@ def recall(user_id: str, query: str, limit: int, target: str, api_key: str | Non
     from memoire_cli import calls  # noqa: PLC0415
 
     click.echo(calls.recall(target, _client_key(api_key), user_id, query, limit))
+
+
+# --- evaluation ----------------------------------------------------------------------------
+
+
+@cli.group(name="eval")
+def eval_group() -> None:
+    """Measure retrieval quality on public benchmarks."""
+
+
+@eval_group.command(name="locomo")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the run here as JSON lines, one per QA item.",
+)
+@click.option("--target", default=None, help="A running server (default: an embedded stack).")
+@_api_key
+@click.option(
+    "--user-prefix",
+    default="locomo-",
+    show_default=True,
+    help="User ids are this prefix and the sample id.",
+)
+def eval_locomo(
+    path: Path, out: Path | None, target: str | None, api_key: str | None, user_prefix: str
+) -> None:
+    """Ingest LoCoMo conversations, recall every question, print R@5/R@10/MRR beside BM25."""
+    from memoire_cli import evaluation  # noqa: PLC0415
+
+    if target and not api_key:
+        raise click.UsageError("--target needs --api-key (or MEMOIRE_API_KEY): an app key")
+    click.echo(evaluation.run_locomo(path, out, target, api_key, user_prefix))
 
 
 if __name__ == "__main__":

@@ -83,6 +83,34 @@ class Settings(BaseSettings):
         "empty turns extraction off (reported as SKIPPED).",
     )
 
+    llm_api_base: str = Field(
+        "", description="Base URL of an OpenAI-compatible chat server (Ollama, vLLM, llama.cpp)."
+    )
+    llm_api_key: SecretStr = Field(
+        SecretStr(""),
+        description="Key for the chat provider; empty to use the provider's own variable "
+        "(OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, OPENROUTER_API_KEY).",
+    )
+    llm_timeout_seconds: float = Field(30.0, description="Timeout of one LLM call.")
+    extraction_window: int = Field(
+        6, description="Messages of the session an extraction reads, new ones included."
+    )
+    extraction_max_retries: int = Field(
+        4, description="Retries of an extraction after transient provider errors."
+    )
+    sweep_every_seconds: float = Field(60.0, description="How often the sweeper runs.")
+    sweep_after_seconds: int = Field(
+        30, description="Age at which a job still pending (or running too long) is queued again."
+    )
+    optimise_every_hours: float = Field(6.0, description="How often optimisation runs.")
+    decay_every_hours: float = Field(24.0, description="How often decay runs.")
+    decay_half_life_days: float = Field(
+        90.0, description="Time without restatement in which a fact's confidence halves."
+    )
+    decay_floor: float = Field(
+        0.5, description="Lowest confidence of current single-valued and essential facts."
+    )
+
     recall_candidates: int = Field(50, description="Candidates each ranking contributes.")
     rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant.")
     recency_half_life_days: float = Field(

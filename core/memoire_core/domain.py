@@ -104,6 +104,10 @@ class FactIn:
     language: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     source_message_ids: tuple[uuid.UUID, ...] = ()
+    # The slot's value alone ("Dallas"); restatements and retractions compare it.
+    value: str = ""
+    # True when the user takes the statement back ("I no longer play chess").
+    retract: bool = False
 
 
 @dataclass
@@ -130,6 +134,7 @@ class MemoryView:
     superseded_by: uuid.UUID | None
     last_refreshed_at: datetime
     metadata: dict[str, str]
+    value: str = ""
 
     @property
     def current(self) -> bool:

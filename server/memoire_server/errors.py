@@ -10,6 +10,7 @@ import sqlalchemy.exc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
 from memoire_core.errors import (
     AlreadyExists,
     FailedPrecondition,

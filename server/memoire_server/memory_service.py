@@ -6,14 +6,14 @@ from typing import Any
 import grpc
 from memoire.v1 import memory_service_pb2 as pb
 from memoire.v1 import memory_service_pb2_grpc
+
 from memoire_core.db.repos.memories import ListFilter
 from memoire_core.domain import RecallQuery
 from memoire_core.errors import Violations
 from memoire_core.services import facts, ingest, memories, recall
 from memoire_core.services.access import owner_of, user_for_read, user_for_write
 from memoire_core.validation import check_limit, check_slot
-
-from memoire_server import convert
+from memoire_server import convert, observe
 from memoire_server.context import AppContext
 from memoire_server.errors import mapped
 
@@ -42,8 +42,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
             result = await ingest.ingest(
                 db, user, command, extraction_enabled=bool(self.app.settings.llm_model)
             )
-        if result.created_message_ids:
-            self.app.embed_wakeup.set()
+        await self.app.after_ingest(result)
         return pb.IngestResponse(
             message_ids=convert.ids(result.message_ids),
             extraction_id=str(result.extraction_id) if result.extraction_id else "",
@@ -64,6 +63,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
             user = await user_for_write(db, principal, request.user_id, self.limits)
             stored = await facts.add_facts(db, user, items, self.app.registry, request.request_id)
         self.app.embed_wakeup.set()
+        await self.app.facts_changed([user.id])
         return pb.AddMemoriesResponse(memories=[convert.memory(m) for m in stored])
 
     @mapped
@@ -96,20 +96,30 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         v = Violations()
         check_limit(v, "limit", request.limit, 100)
         v.raise_if_any()
+        cache, variant, version = self.app.conscious_cache, str(request.limit), None
         async with self.app.unit_of_work(context) as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
+            if user is None:
+                return pb.ConsciousResponse()
+            if cache is not None and (version := await cache.version(user.id)) is not None:
+                hit = await cache.get(user.id, version, variant)
+                if hit is not None:
+                    return pb.ConsciousResponse.FromString(hit)
             found, block = await memories.conscious(db, user, request.limit)
-        return pb.ConsciousResponse(memories=[convert.memory(m) for m in found], prompt_block=block)
+        reply = pb.ConsciousResponse(
+            memories=[convert.memory(m) for m in found], prompt_block=block
+        )
+        if cache is not None and version is not None:
+            await cache.put(user.id, version, variant, reply.SerializeToString())
+        return reply
 
     async def ObserveChat(
         self,
         request_iterator: AsyncIterator[pb.ObserveChatRequest],
         context: Ctx,
     ) -> AsyncIterator[pb.ObserveChatResponse]:
-        # The stream's messages are part of the contract now; its behaviour ships with the
-        # streaming SDK. Until then callers get a clear UNIMPLEMENTED, not a hang.
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ObserveChat is not available yet")
-        yield pb.ObserveChatResponse()  # pragma: no cover - abort raises
+        async for response in observe.observe_chat(self.app, request_iterator, context):
+            yield response
 
     @mapped
     async def ListMemories(
@@ -150,9 +160,10 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
     ) -> pb.DeleteMemoryResponse:
         _require_id("memory_id", request.memory_id)
         async with self.app.unit_of_work(context) as (db, principal):
-            deleted = await memories.delete_memory(
+            deleted, user_id = await memories.delete_memory(
                 db, owner_of(principal), request.memory_id, principal.key_id
             )
+        await self.app.facts_changed([user_id])
         return pb.DeleteMemoryResponse(memory_id=deleted)
 
     @mapped
@@ -187,6 +198,8 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         async with self.app.unit_of_work(context) as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
             n_messages, n_memories = await memories.forget_user(db, user)
+        if user is not None:
+            await self.app.facts_changed([user.id])
         return pb.ForgetUserResponse(deleted_messages=n_messages, deleted_memories=n_memories)
 
 

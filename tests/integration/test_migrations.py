@@ -4,10 +4,11 @@ import asyncio
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from memoire_cli import migrate
-from memoire_core.db.tables import metadata
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from memoire_cli import migrate
+from memoire_core.db.tables import metadata
 
 
 def run(coro):

@@ -3,6 +3,9 @@
 import asyncio
 
 import numpy as np
+from pydantic import SecretStr
+from sqlalchemy import select
+
 from memoire_cli import migrate
 from memoire_core.config import Limits, Settings
 from memoire_core.db.engine import make_engine, make_session_factory
@@ -14,9 +17,6 @@ from memoire_core.errors import Violations
 from memoire_core.services.embedding import embed_owed
 from memoire_core.services.ingest import ingest, validate_ingest
 from memoire_core.services.recall import Ranking, recall
-from pydantic import SecretStr
-from sqlalchemy import select
-
 from tests.integration.fake_provider import fake_openai
 
 

@@ -11,14 +11,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from memoire_cli import migrate
-from memoire_core.db.engine import make_engine, make_session_factory
-from memoire_core.db.repos.memories import ensure_vector_index, vector_index_name
-from memoire_core.db.repos.recall import vector_ranking
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable
+
+from memoire_cli import migrate
+from memoire_core.db.engine import make_engine, make_session_factory
+from memoire_core.db.repos.memories import ensure_vector_index, vector_index_name
+from memoire_core.db.repos.recall import vector_ranking
 
 
 @pytest.fixture

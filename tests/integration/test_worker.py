@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
+from sqlalchemy import func, select
+
 from memoire_cli import migrate
 from memoire_core.config import Limits
 from memoire_core.db.engine import make_engine, make_session_factory
@@ -17,7 +19,6 @@ from memoire_core.db.tables import memories
 from memoire_core.domain import MessageIn, Role
 from memoire_core.errors import Violations
 from memoire_core.services.ingest import ingest, validate_ingest
-from sqlalchemy import func, select
 
 BIN = Path(sys.executable).parent
 

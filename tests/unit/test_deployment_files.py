@@ -23,12 +23,13 @@ import grpc
 import pytest
 import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from memoire_cli.main import cli
-from memoire_core.config import Limits, Settings
 from pydantic import TypeAdapter
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 from sqlalchemy.engine import make_url
+
+from memoire_cli.main import cli
+from memoire_core.config import Limits, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"

@@ -1,6 +1,7 @@
 """Input checks name every bad field at once."""
 
 import pytest
+
 from memoire_core.config import Limits
 from memoire_core.domain import FactIn, MessageIn, Role
 from memoire_core.errors import InvalidArgument, Violations

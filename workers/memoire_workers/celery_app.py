@@ -8,6 +8,7 @@ from typing import Any
 
 from celery import Celery
 from kombu import Queue  # type: ignore[attr-defined]
+
 from memoire_core.config import Settings
 
 EXTRACTION_QUEUE = "extraction"
@@ -23,7 +24,6 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_time_limit=300,
-        task_soft_time_limit=240,
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
@@ -37,10 +37,25 @@ def make_celery(settings: Settings) -> Celery:
 
 def _schedule(settings: Settings) -> dict[str, Any]:
     return {
+        "sweep": {
+            "task": "memoire.sweep",
+            "schedule": settings.sweep_every_seconds,
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.sweep_every_seconds},
+        },
         "embed-owed": {
             "task": "memoire.embed_owed",
             "schedule": 30.0,
             "options": {"queue": MAINTENANCE_QUEUE, "expires": 25},
+        },
+        "optimise": {
+            "task": "memoire.optimise",
+            "schedule": settings.optimise_every_hours * 3600,
+            "options": {"queue": MAINTENANCE_QUEUE},
+        },
+        "decay": {
+            "task": "memoire.decay",
+            "schedule": settings.decay_every_hours * 3600,
+            "options": {"queue": MAINTENANCE_QUEUE},
         },
     }
 

@@ -1,52 +1,183 @@
-"""Celery tasks; each is named, takes ids or nothing, and is safe to run twice."""
+"""Celery tasks; each is named, takes ids (or nothing), re-reads state, and is safe to run twice."""
 
 import asyncio
 import logging
-from typing import Any
+import random
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from celery import shared_task
+from celery.signals import worker_ready
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from memoire_core.cache import ConsciousCache
+from memoire_core.config import Settings
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.embedding import Embedder, make_embedder
+from memoire_core.llm import ChatModel, LiteLLMChat, LLMError
+from memoire_core.services import extraction, lifecycle
 from memoire_core.services.embedding import embed_owed, prepare_model
-
-from memoire_workers.celery_app import settings_of
+from memoire_core.slots import SlotRegistry
+from memoire_workers.celery_app import EXTRACTION_QUEUE, settings_of
 
 log = logging.getLogger(__name__)
-
-_embedder: Embedder | None = None
-# One event loop per worker process: the engine's connections belong to it.
-_loop: asyncio.AbstractEventLoop | None = None
+T = TypeVar("T")
 
 
-def _run(coro: Any) -> Any:
-    global _loop  # noqa: PLW0603 - one loop per process, made on first use
-    if _loop is None:
-        _loop = asyncio.new_event_loop()
-    return _loop.run_until_complete(coro)
+@dataclass
+class Runtime:
+    """What one worker process keeps between tasks: one event loop and what lives on it."""
+
+    settings: Settings
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    _engine: AsyncEngine | None = None
+    _embedder: Embedder | None = None
+    _chat: ChatModel | None = None
+    _cache: ConsciousCache | None = None
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        if self._engine is None:
+            self._engine = make_engine(self.settings.database_url, pool_size=2)
+        return make_session_factory(self._engine)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
+
+    def facts_changed(self, user_ids: list[uuid.UUID]) -> None:
+        """Retire the cached Conscious answers of these users (after the change committed)."""
+        if not user_ids or not self.settings.redis_url:
+            return
+        if self._cache is None:
+            self._cache = ConsciousCache(self.settings.redis_url)
+        self.run(self._cache.invalidate(user_ids))
+
+    @property
+    def chat(self) -> ChatModel:
+        if self._chat is None:
+            self._chat = LiteLLMChat(self.settings)
+        return self._chat
 
 
-@shared_task(name="memoire.embed_owed", bind=True, acks_late=True, time_limit=120)  # type: ignore[untyped-decorator]
+_runtime: Runtime | None = None
+
+
+def runtime(app: Any) -> Runtime:
+    """This process's runtime, made on first use from the app's settings."""
+    global _runtime  # noqa: PLW0603 - one runtime per worker process
+    if _runtime is None:
+        _runtime = Runtime(settings_of(app))
+    return _runtime
+
+
+def backoff(retries: int) -> float:
+    """Exponential backoff with full jitter, capped at a minute."""
+    return float(random.uniform(0, min(60.0, 2.0 ** (retries + 1))))  # noqa: S311 - not crypto
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    name="memoire.extract",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=300,
+    soft_time_limit=240,
+    max_retries=None,
+)
+def extract(self: Any, job_id: str) -> str:
+    """Distil the facts of one ingest window; transient provider errors retry with backoff."""
+    rt = runtime(self.app)
+    job = uuid.UUID(job_id)
+    if not rt.settings.llm_model:
+        rt.run(extraction.fail(rt.sessions, job, "the worker has no LLM configured"))
+        return "failed"
+    try:
+        outcome = rt.run(
+            extraction.run_extraction(rt.sessions, job, rt.chat, SlotRegistry(), rt.settings)
+        )
+    except LLMError as error:
+        if error.transient and self.request.retries < rt.settings.extraction_max_retries:
+            log.warning("extraction %s: %s; retrying", job_id, error)
+            raise self.retry(countdown=backoff(self.request.retries), exc=error) from error
+        rt.run(extraction.fail(rt.sessions, job, str(error)))
+        return "failed"
+    except (OSError, SQLAlchemyError) as error:
+        # The database is unreachable: leave the job to a retry rather than failing it.
+        log.warning("extraction %s: storage unavailable (%s); retrying", job_id, error)
+        raise self.retry(countdown=backoff(self.request.retries), exc=error) from error
+    except Exception as error:
+        log.exception("extraction %s failed unexpectedly", job_id)
+        rt.run(extraction.fail(rt.sessions, job, f"internal error: {type(error).__name__}"))
+        return "failed"
+    if outcome.changed_user is not None:
+        rt.facts_changed([outcome.changed_user])
+    return outcome.state.value
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    name="memoire.sweep", bind=True, acks_late=True, time_limit=60
+)
+def sweep(self: Any) -> int:
+    """Queue again every job a lost message or a dead worker left unfinished."""
+    rt = runtime(self.app)
+    stale = rt.run(extraction.requeue_candidates(rt.sessions, rt.settings))
+    for job_id in stale:
+        self.app.send_task("memoire.extract", args=[str(job_id)], queue=EXTRACTION_QUEUE)
+    if stale:
+        log.info("sweeper queued %d unfinished extractions again", len(stale))
+    return len(stale)
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    name="memoire.embed_owed", bind=True, acks_late=True, time_limit=120
+)
 def embed_owed_task(self: Any) -> int:
     """Embed every memory still owed a vector (a safety net behind the server's own embedder)."""
-    global _embedder  # noqa: PLW0603 - the model is loaded once per worker process
-    settings = settings_of(self.app)
-    if _embedder is None:
-        _embedder = make_embedder(settings)
+    rt = runtime(self.app)
 
     async def work() -> int:
-        assert _embedder is not None
-        engine = make_engine(settings.database_url, pool_size=2)
-        try:
-            sessions = make_session_factory(engine)
-            await prepare_model(sessions, _embedder, index=settings.vector_index == "hnsw")
-            total = 0
-            while (n := await embed_owed(sessions, _embedder, settings.embed_batch_size)) > 0:
-                total += n
-            return total
-        finally:
-            await engine.dispose()
+        await prepare_model(rt.sessions, rt.embedder, index=rt.settings.vector_index == "hnsw")
+        total = 0
+        while (n := await embed_owed(rt.sessions, rt.embedder, rt.settings.embed_batch_size)) > 0:
+            total += n
+        return total
 
-    total: int = _run(work())
-    if total:
-        log.info("embedded %d memories", total)
-    return total
+    return rt.run(work())
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    name="memoire.decay", bind=True, acks_late=True, time_limit=1800
+)
+def decay(self: Any) -> int:
+    """Let unrefreshed facts fade (closed form: running twice changes nothing)."""
+    rt = runtime(self.app)
+    changed = rt.run(lifecycle.decay(rt.sessions, rt.settings, SlotRegistry()))
+    rt.facts_changed(changed)
+    return len(changed)
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    name="memoire.optimise", bind=True, acks_late=True, time_limit=3600
+)
+def optimise(self: Any) -> int:
+    """Pick each user's essential facts for Conscious."""
+    rt = runtime(self.app)
+    chat = rt.chat if rt.settings.llm_model else None
+    changed = rt.run(lifecycle.optimise(rt.sessions, rt.settings, chat))
+    rt.facts_changed(changed)
+    return len(changed)
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _sweep_on_start(sender: Any, **_: Any) -> None:
+    """A restarted worker first picks up what its predecessor left unfinished."""
+    sender.app.send_task("memoire.sweep")

@@ -142,6 +142,10 @@ memories = Table(
     Column("slot", String(128), nullable=False, server_default=""),
     Column("temporal_state", String(8)),
     Column("confidence", Float, nullable=False),
+    # Confidence when last stated or refreshed; decay recomputes ``confidence`` from it.
+    Column("base_confidence", Float, nullable=False),
+    # The slot's value alone ("Dallas" for "Lives in Dallas"); dedup and retraction compare it.
+    Column("value", Text, nullable=False, server_default=""),
     Column("essential", Boolean, nullable=False, server_default=text("false")),
     Column("language", String(16), nullable=False, server_default=""),
     Column("source_message_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"),
@@ -249,6 +253,8 @@ extraction_jobs = Table(
     Column("message_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"),
     Column("fact_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    # "host:pid" of the worker running the job, so a restarted worker can tell it died.
+    Column("runner", String(128), nullable=False, server_default=""),
     Column("model", String(128), nullable=False, server_default=""),
     Column("prompt_tokens", BigInteger, nullable=False, server_default="0"),
     Column("completion_tokens", BigInteger, nullable=False, server_default="0"),

@@ -6,7 +6,7 @@ Used by AddMemories directly and by extraction; every path that writes a fact go
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +45,7 @@ def validate_facts(
         check_slot(v, f"{path}.slot", fact.slot)
         check_text(v, f"{path}.category", fact.category, 64, required=False)
         check_text(v, f"{path}.language", fact.language, 16, required=False)
+        check_text(v, f"{path}.value", fact.value, 1024, required=False)
         check_metadata(v, f"{path}.metadata", fact.metadata, limits)
         if not 0.0 <= fact.confidence <= 1.0:
             v.add(f"{path}.confidence", "must be between 0 and 1")
@@ -57,6 +58,16 @@ class Applied:
 
     memory_id: uuid.UUID
     event: EventType
+
+
+def same_value(existing: dict[str, Any], fact: FactIn) -> bool:
+    """Whether a stored fact and a new one say the same thing (a restatement, not a change).
+
+    When both name the slot's value ("Dallas"), the values decide; otherwise the statements.
+    """
+    if existing["value"] and fact.value:
+        return normalise_value(existing["value"]) == normalise_value(fact.value)
+    return normalise_value(existing["content"]) == normalise_value(fact.content)
 
 
 async def apply_fact(
@@ -72,10 +83,15 @@ async def apply_fact(
     now = datetime.now(UTC)
     valid_from = fact.valid_from or now
     await repo.lock_slot(db, user.id, fact.slot)
-    value = normalise_value(fact.content)
+    if fact.retract:
+        retired = await _retract(db, user.id, fact, valid_from, extraction_id)
+        if retired is not None:
+            return Applied(retired, EventType.RETRACTED)
+        # Nothing to take back: keep what was said as a fact about the past.
+        fact = replace(fact, temporal=Temporal.PAST, retract=False)
     same_state = await repo.current_facts(db, user.id, fact.slot, fact.temporal)
     for existing in same_state:
-        if normalise_value(existing["content"]) == value:
+        if same_value(existing, fact):
             await _refresh(db, user.id, existing, fact, now, extraction_id)
             return Applied(existing["id"], EventType.REFRESHED)
 
@@ -101,6 +117,37 @@ async def apply_fact(
         )
     await memories_repo.insert_events(db, events)
     return Applied(new_memory_id, EventType.CREATED)
+
+
+async def _retract(
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    fact: FactIn,
+    valid_from: datetime,
+    extraction_id: uuid.UUID | None,
+) -> uuid.UUID | None:
+    """End the current fact the user took back ("I no longer play chess"); its id, if any."""
+    current = await repo.current_facts(db, user_id, fact.slot, Temporal.CURRENT)
+    matching = [old for old in current if same_value(old, fact)]
+    for old in matching:
+        await repo.end(db, old["id"], valid_to=valid_from)
+    await memories_repo.insert_events(
+        db,
+        [
+            _event(
+                user_id,
+                old["id"],
+                EventType.RETRACTED,
+                f"the user said: {fact.content}",
+                fact.slot,
+                extraction_id,
+                before=old["confidence"],
+                after=old["confidence"],
+            )
+            for old in matching
+        ],
+    )
+    return matching[0]["id"] if matching else None
 
 
 async def _replace_in_slot(
@@ -234,6 +281,8 @@ def _fact_row(
         "slot": fact.slot,
         "temporal_state": fact.temporal.value,
         "confidence": fact.confidence,
+        "base_confidence": fact.confidence,
+        "value": fact.value,
         "essential": fact.essential,
         "language": fact.language,
         "source_message_ids": list(fact.source_message_ids),

@@ -149,6 +149,7 @@ async def _store_episodes(
                 "kind": Kind.EPISODE.value,
                 "content": message.content,
                 "confidence": 1.0,
+                "base_confidence": 1.0,
                 "source_message_ids": [mid],
                 "session_id": session_id,
                 "message_id": mid,

@@ -60,8 +60,13 @@ async def list_memories(
     return Page(rows, token)
 
 
-async def delete_memory(db: AsyncSession, owner: repo.Owner, memory_id: str, actor: str) -> str:
-    """Delete a memory; the log keeps a DELETED event that says who did it."""
+async def delete_memory(
+    db: AsyncSession, owner: repo.Owner, memory_id: str, actor: str
+) -> tuple[str, uuid.UUID]:
+    """Delete a memory; the log keeps a DELETED event that says who did it.
+
+    Returns the memory's id and its user's internal id.
+    """
     view = await get_memory(db, owner, memory_id)
     user_id = await _internal_user(db, owner, view)
     await repo.delete_memory(db, view.id)
@@ -79,7 +84,7 @@ async def delete_memory(db: AsyncSession, owner: repo.Owner, memory_id: str, act
             }
         ],
     )
-    return str(view.id)
+    return str(view.id), user_id
 
 
 async def _internal_user(db: AsyncSession, owner: repo.Owner, view: MemoryView) -> uuid.UUID:

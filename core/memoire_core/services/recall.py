@@ -1,10 +1,11 @@
-"""Recall: fuse vector, full-text and trigram rankings, weighted by confidence and recency."""
+"""Recall: fuse vector, full-text and trigram rankings, lift the turns around the best episodes,
+and weigh by confidence and recency."""
 
 import logging
 import math
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,21 @@ log = logging.getLogger(__name__)
 DEFAULT_LIMIT = 10
 # A fact that no longer holds still answers "where did I live?", but ranks below one that does.
 NOT_CURRENT_WEIGHT = 0.7
+
+# How much each ranking counts. Full text (BM25) is the sharpest signal on conversational
+# memories; small-model cosines are compressed (top 1 and top 50 typically differ by ~0.05),
+# so the vector ranking counts by rank and less; trigram similarity only breaks near-ties.
+WEIGHTS = {repo.VECTOR: 0.3, repo.FULL_TEXT: 0.65, repo.TRIGRAM: 0.05}
+# Rankings whose scores mean something across memories (BM25 and trigram have a natural zero):
+# their items count in proportion to their score, the best one like rank 1 of the others.
+BY_SCORE = frozenset({repo.FULL_TEXT, repo.TRIGRAM})
+# A turn of a conversation is often relevant through the one before it (the answer to a
+# relevant question) or after it: the best episodes lift their neighbours in the session.
+CONTEXT_ANCHORS = 20
+AFTER_ANCHOR_WEIGHT = 0.5  # a turn said right after a relevant one
+BEFORE_ANCHOR_WEIGHT = 0.3  # a turn said right before a relevant one
+# A lifted neighbour stays just below the episode that lifted it.
+CONTEXT_CAP = 0.99
 
 
 @dataclass(frozen=True)
@@ -95,7 +111,9 @@ async def recall(
         filters,
         ranking.per_ranking,
     )
-    partial = fuse(found, ranking.rrf_k)
+    partial = fuse(found, ranking.rrf_k, WEIGHTS, BY_SCORE)
+    anchors = sorted(partial, key=lambda mid: -partial[mid].fused)[:CONTEXT_ANCHORS]
+    partial = lift_neighbours(partial, await repo.neighbours(db, user.id, anchors, filters))
     views = await memories_repo.views_by_ids(db, user.id, list(partial))
     now = datetime.now(UTC)
     hits = [
@@ -106,18 +124,32 @@ async def recall(
     return hits[: query.limit]
 
 
-def fuse(found: list[repo.Candidate], rrf_k: int) -> dict[uuid.UUID, Score]:
-    """Reciprocal-rank fusion: each ranking adds 1 / (k + rank) for every memory it proposes."""
+def fuse(
+    found: list[repo.Candidate],
+    rrf_k: int,
+    weights: dict[str, float] | None = None,
+    by_score: frozenset[str] = frozenset(),
+) -> dict[uuid.UUID, Score]:
+    """Weighted reciprocal-rank fusion: each ranking adds ``weight / (k + rank)`` for every
+    memory it proposes; a ranking in ``by_score`` adds ``weight * score / best / (k + 1)``
+    instead, so its best item counts like a rank 1 and the others in proportion to their score.
+    Without weights and ``by_score`` this is plain RRF."""
     by_source: dict[str, list[repo.Candidate]] = defaultdict(list)
     for candidate in found:
         by_source[candidate.source].append(candidate)
     raw: dict[uuid.UUID, dict[str, float]] = defaultdict(dict)
     fused: dict[uuid.UUID, float] = defaultdict(float)
     for source, items in by_source.items():
+        weight = 1.0 if weights is None else weights.get(source, 0.0)
         items.sort(key=lambda c: -c.score)
+        best = items[0].score
         for rank, candidate in enumerate(items, start=1):
             raw[candidate.memory_id][source] = candidate.score
-            fused[candidate.memory_id] += 1.0 / (rrf_k + rank)
+            if source in by_score:
+                share = candidate.score / best if best > 0 else 0.0
+                fused[candidate.memory_id] += weight * share / (rrf_k + 1)
+            else:
+                fused[candidate.memory_id] += weight / (rrf_k + rank)
     return {
         mid: Score(
             vector=raw[mid].get(repo.VECTOR, 0.0),
@@ -127,6 +159,29 @@ def fuse(found: list[repo.Candidate], rrf_k: int) -> dict[uuid.UUID, Score]:
         )
         for mid in fused
     }
+
+
+def lift_neighbours(
+    scores: dict[uuid.UUID, Score], neighbours: list[repo.Neighbour]
+) -> dict[uuid.UUID, Score]:
+    """Add to each neighbour a share of its anchors' fused scores, never lifting it past them.
+
+    A neighbour found by no ranking joins the candidates with the lifted score alone.
+    """
+    lift: dict[uuid.UUID, float] = defaultdict(float)
+    cap: dict[uuid.UUID, float] = defaultdict(float)
+    for n in neighbours:
+        anchor = scores[n.anchor_id].fused
+        lift[n.memory_id] += anchor * (
+            AFTER_ANCHOR_WEIGHT if n.after_anchor else BEFORE_ANCHOR_WEIGHT
+        )
+        cap[n.memory_id] = max(cap[n.memory_id], anchor * CONTEXT_CAP)
+    out = dict(scores)
+    for mid, extra in lift.items():
+        own = scores[mid] if mid in scores else Score()
+        fused = max(own.fused, min(own.fused + extra, cap[mid]))
+        out[mid] = replace(own, fused=fused)
+    return out
 
 
 def weigh(score: Score, memory: MemoryView, now: datetime, half_life_days: float) -> Score:

@@ -25,7 +25,13 @@ async def current_facts(
 ) -> list[dict[str, Any]]:
     """Live facts of a slot in one temporal state (past facts count while not superseded)."""
     stmt = (
-        select(memories.c.id, memories.c.content, memories.c.confidence, memories.c.valid_from)
+        select(
+            memories.c.id,
+            memories.c.content,
+            memories.c.value,
+            memories.c.confidence,
+            memories.c.valid_from,
+        )
         .where(
             memories.c.user_id == user_id,
             memories.c.kind == Kind.FACT.value,
@@ -60,6 +66,15 @@ async def supersede(
     )
 
 
+async def end(db: AsyncSession, memory_id: uuid.UUID, *, valid_to: datetime) -> None:
+    """Mark a fact as no longer holding in the world, with no successor."""
+    await db.execute(
+        update(memories)
+        .where(memories.c.id == memory_id)
+        .values(valid_to=func.greatest(memories.c.valid_from, valid_to))
+    )
+
+
 async def refresh(
     db: AsyncSession,
     memory_id: uuid.UUID,
@@ -75,6 +90,7 @@ async def refresh(
         .where(memories.c.id == memory_id)
         .values(
             confidence=confidence,
+            base_confidence=confidence,
             last_refreshed_at=at,
             essential=memories.c.essential | essential,
             source_message_ids=func.array_cat(

@@ -1,14 +1,15 @@
 """SQL for extraction jobs."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memoire_core.db.repos.memories import Owner
-from memoire_core.db.tables import extraction_jobs, sessions, users
+from memoire_core.db.tables import extraction_jobs, messages, sessions, users
 from memoire_core.domain import JobState
 
 
@@ -62,3 +63,115 @@ async def get_job(db: AsyncSession, owner: Owner, job_id: uuid.UUID) -> dict[str
         )
     ).first()
     return dict(row._mapping) if row else None
+
+
+async def lock_job(db: AsyncSession, job_id: uuid.UUID) -> dict[str, Any] | None:
+    """The job row, locked until the transaction ends."""
+    row = (
+        await db.execute(
+            select(extraction_jobs).where(extraction_jobs.c.id == job_id).with_for_update()
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def mark_running(db: AsyncSession, job_id: uuid.UUID, runner: str) -> None:
+    """Count an attempt and note when it started and who runs it."""
+    await db.execute(
+        update(extraction_jobs)
+        .where(extraction_jobs.c.id == job_id)
+        .values(
+            state=JobState.RUNNING.value,
+            attempts=extraction_jobs.c.attempts + 1,
+            started_at=func.now(),
+            runner=runner,
+        )
+    )
+
+
+async def finish(
+    db: AsyncSession,
+    job_id: uuid.UUID,
+    state: JobState,
+    *,
+    reason: str = "",
+    fact_ids: list[uuid.UUID] | None = None,
+    model: str = "",
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+) -> None:
+    """Put a job in a final state with what it produced and cost."""
+    await db.execute(
+        update(extraction_jobs)
+        .where(extraction_jobs.c.id == job_id)
+        .values(
+            state=state.value,
+            reason=reason,
+            fact_ids=fact_ids or [],
+            model=model,
+            prompt_tokens=extraction_jobs.c.prompt_tokens + prompt_tokens,
+            completion_tokens=extraction_jobs.c.completion_tokens + completion_tokens,
+            finished_at=func.now(),
+        )
+    )
+
+
+async def add_usage(
+    db: AsyncSession, job_id: uuid.UUID, model: str, prompt_tokens: int, completion_tokens: int
+) -> None:
+    """Record tokens spent by an attempt that did not finish the job."""
+    await db.execute(
+        update(extraction_jobs)
+        .where(extraction_jobs.c.id == job_id)
+        .values(
+            model=model,
+            prompt_tokens=extraction_jobs.c.prompt_tokens + prompt_tokens,
+            completion_tokens=extraction_jobs.c.completion_tokens + completion_tokens,
+        )
+    )
+
+
+async def window(
+    db: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, up_to: datetime, size: int
+) -> list[dict[str, Any]]:
+    """The last ``size`` messages of a session said up to ``up_to``, oldest first."""
+    rows = await db.execute(
+        select(messages.c.id, messages.c.role, messages.c.content, messages.c.said_at)
+        .where(
+            messages.c.user_id == user_id,
+            messages.c.session_id == session_id,
+            messages.c.said_at <= up_to,
+        )
+        .order_by(messages.c.said_at.desc(), messages.c.id.desc())
+        .limit(size)
+    )
+    return [dict(r._mapping) for r in reversed(list(rows))]
+
+
+async def messages_by_id(db: AsyncSession, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+    """Messages with those ids, oldest first."""
+    rows = await db.execute(
+        select(messages.c.id, messages.c.role, messages.c.content, messages.c.said_at)
+        .where(messages.c.id.in_(ids))
+        .order_by(messages.c.said_at, messages.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def unfinished(db: AsyncSession, created_before: datetime) -> list[dict[str, Any]]:
+    """Pending or running jobs created before a time, with when and where they last started."""
+    rows = await db.execute(
+        select(
+            extraction_jobs.c.id,
+            extraction_jobs.c.state,
+            extraction_jobs.c.started_at,
+            extraction_jobs.c.runner,
+        )
+        .where(
+            extraction_jobs.c.state.in_([JobState.PENDING.value, JobState.RUNNING.value]),
+            extraction_jobs.c.created_at < created_before,
+        )
+        .order_by(extraction_jobs.c.created_at)
+        .limit(1000)
+    )
+    return [dict(r._mapping) for r in rows]

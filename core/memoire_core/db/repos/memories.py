@@ -124,6 +124,7 @@ def to_view(row: Any) -> MemoryView:
         superseded_by=row.superseded_by,
         last_refreshed_at=row.last_refreshed_at,
         metadata=dict(row.metadata),
+        value=row.value,
     )
 
 

@@ -1,4 +1,5 @@
-"""SQL for hybrid recall: three candidate rankings of one user's memories in one round trip."""
+"""SQL for hybrid recall: three candidate rankings of one user's memories in one round trip,
+and the conversational neighbours of the best episodes."""
 
 import uuid
 from dataclasses import dataclass
@@ -7,6 +8,7 @@ from datetime import datetime
 from pgvector.sqlalchemy import HALFVEC
 from sqlalchemy import (
     ColumnElement,
+    Float,
     Select,
     Text,
     and_,
@@ -15,19 +17,24 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
+    tuple_,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memoire_core.db.repos.memories import current_clause
-from memoire_core.db.tables import memories, memory_embeddings
+from memoire_core.db.tables import memories, memory_embeddings, messages
 from memoire_core.domain import Kind
 from memoire_core.embedding import Vector
 
 VECTOR, FULL_TEXT, TRIGRAM = "vector", "full_text", "trigram"
 # Trigram similarity below this is noise for natural-language questions.
 TRIGRAM_FLOOR = 0.2
+# Okapi BM25 constants of the full-text ranking (the usual ones).
+BM25_K1 = 1.2
+BM25_B = 0.75
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,67 @@ class Candidate:
     score: float
 
 
+def bm25_ranking(
+    query: str, where: list[ColumnElement[bool]], limit: int
+) -> Select[tuple[uuid.UUID, str, float]]:
+    """Memories holding any of the query's lexemes, by Okapi BM25 over the filtered memories.
+
+    Term and document frequencies come from the stored ``content_tsv`` (English stemming and
+    stop words), so a word most memories share (a name, "like") weighs little and a rare one
+    decides; the statistics are the user's own, computed at query time.
+    """
+    # OR of the query's lexemes: plainto_tsquery quotes them; its ANDs and phrase links become ORs.
+    any_lexeme = cast(
+        func.regexp_replace(
+            cast(func.plainto_tsquery("english", query), Text), r" (&|<->|<\d+>) ", " | ", "g"
+        ),
+        TSQUERY,
+    )
+    lexemes = func.tsvector_to_array(func.to_tsvector("english", query))
+    stored = func.unnest(memories.c.content_tsv).table_valued(
+        "lexeme", "positions", joins_implicitly=True
+    )
+    matched = (
+        select(
+            memories.c.id,
+            cast(func.length(memories.c.content_tsv), Float).label("length"),
+            stored.c.lexeme,
+            cast(func.coalesce(func.array_length(stored.c.positions, 1), 1), Float).label("tf"),
+        )
+        .select_from(memories, stored)
+        .where(
+            *where,
+            memories.c.content_tsv.op("@@")(any_lexeme),
+            stored.c.lexeme == func.any(lexemes),
+        )
+        .cte("bm25_matched")
+    )
+    # Every memory holding a lexeme matches the OR query, so this is its document frequency.
+    df = (
+        select(matched.c.lexeme, cast(func.count(), Float).label("df"))
+        .group_by(matched.c.lexeme)
+        .cte("bm25_df")
+    )
+    corpus = (
+        select(
+            cast(func.count(), Float).label("n"),
+            cast(func.avg(func.length(memories.c.content_tsv)), Float).label("average"),
+        )
+        .where(*where)
+        .cte("bm25_corpus")
+    )
+    idf = func.ln(1 + (corpus.c.n - df.c.df + 0.5) / (df.c.df + 0.5))
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * matched.c.length / corpus.c.average)
+    score = func.sum(idf * matched.c.tf * (BM25_K1 + 1) / (matched.c.tf + norm)).label("score")
+    return (
+        select(matched.c.id, literal(FULL_TEXT).label("source"), score)
+        .select_from(matched.join(df, df.c.lexeme == matched.c.lexeme).join(corpus, true()))
+        .group_by(matched.c.id)
+        .order_by(score.desc())
+        .limit(limit)
+    )
+
+
 def vector_ranking(
     user_id: uuid.UUID,
     query_vector: Vector,
@@ -111,16 +179,7 @@ async def candidates(
     """Up to ``per_ranking`` candidates from each of vector, full-text and trigram ranking."""
     where = [memories.c.user_id == user_id, *filters.clauses()]
 
-    tsquery = cast(
-        func.replace(cast(func.plainto_tsquery("english", query), Text), " & ", " | "), TSQUERY
-    )
-    rank = func.ts_rank_cd(memories.c.content_tsv, tsquery)
-    full_text = (
-        select(memories.c.id, literal(FULL_TEXT).label("source"), rank.label("score"))
-        .where(*where, memories.c.content_tsv.op("@@")(tsquery))
-        .order_by(rank.desc())
-        .limit(per_ranking)
-    )
+    full_text = bm25_ranking(query, where, per_ranking)
     similarity = func.word_similarity(query, memories.c.content)
     trigram = (
         select(memories.c.id, literal(TRIGRAM).label("source"), similarity.label("score"))
@@ -135,3 +194,57 @@ async def candidates(
     stmt = union_all(*(select(arm.c.id, arm.c.source, arm.c.score) for arm in arms))
     rows = await db.execute(stmt)
     return [Candidate(r.id, r.source, float(r.score)) for r in rows]
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """An episode said right before (``after_anchor`` False) or after an anchor episode."""
+
+    anchor_id: uuid.UUID
+    memory_id: uuid.UUID
+    after_anchor: bool
+
+
+async def neighbours(
+    db: AsyncSession, user_id: uuid.UUID, anchor_ids: list[uuid.UUID], filters: Filters
+) -> list[Neighbour]:
+    """The episodes of the messages said just before and just after each anchor episode's
+    message in its session (order: ``said_at``, then id), when they pass the filters."""
+    if not anchor_ids:
+        return []
+    anchor = memories.alias("anchor")
+    said = messages.alias("said")
+    where = [memories.c.user_id == user_id, *filters.clauses()]
+
+    def side(after: bool) -> Select[uuid.UUID, uuid.UUID, bool]:
+        other = messages.alias("other")
+        here, there = tuple_(said.c.said_at, said.c.id), tuple_(other.c.said_at, other.c.id)
+        step = (
+            select(other.c.id)
+            .where(
+                other.c.user_id == user_id,
+                other.c.session_id == said.c.session_id,
+                # The plain comparison lets the (user, session, said_at) index bound the scan.
+                other.c.said_at >= said.c.said_at if after else other.c.said_at <= said.c.said_at,
+                there > here if after else there < here,
+            )
+            .order_by(
+                *(other.c.said_at, other.c.id)
+                if after
+                else (other.c.said_at.desc(), other.c.id.desc())
+            )
+            .limit(1)
+            .lateral(f"{'next' if after else 'previous'}_message")
+        )
+        return (
+            select(anchor.c.id, memories.c.id, literal(after).label("after_anchor"))
+            .select_from(
+                anchor.join(said, said.c.id == anchor.c.message_id)
+                .join(step, true())
+                .join(memories, memories.c.message_id == step.c.id)
+            )
+            .where(anchor.c.user_id == user_id, anchor.c.id.in_(anchor_ids), *where)
+        )
+
+    rows = await db.execute(union_all(side(True), side(False)))
+    return [Neighbour(anchor_id, memory_id, bool(after)) for anchor_id, memory_id, after in rows]

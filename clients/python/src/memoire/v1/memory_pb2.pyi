@@ -80,7 +80,7 @@ EXTRACTION_STATE_FAILED: ExtractionState
 EXTRACTION_STATE_SKIPPED: ExtractionState
 
 class Memory(_message.Message):
-    __slots__ = ("id", "user_id", "kind", "content", "category", "slot", "temporal_state", "confidence", "essential", "language", "source_message_ids", "session_id", "role", "valid_from_time", "valid_to_time", "create_time", "supersede_time", "superseded_by", "last_refresh_time", "current", "metadata")
+    __slots__ = ("id", "user_id", "kind", "content", "category", "slot", "temporal_state", "confidence", "essential", "language", "source_message_ids", "session_id", "role", "valid_from_time", "valid_to_time", "create_time", "supersede_time", "superseded_by", "last_refresh_time", "current", "metadata", "value")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +109,7 @@ class Memory(_message.Message):
     LAST_REFRESH_TIME_FIELD_NUMBER: _ClassVar[int]
     CURRENT_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
     id: str
     user_id: str
     kind: MemoryKind
@@ -130,7 +131,8 @@ class Memory(_message.Message):
     last_refresh_time: _timestamp_pb2.Timestamp
     current: bool
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., kind: _Optional[_Union[MemoryKind, str]] = ..., content: _Optional[str] = ..., category: _Optional[str] = ..., slot: _Optional[str] = ..., temporal_state: _Optional[_Union[TemporalState, str]] = ..., confidence: _Optional[float] = ..., essential: _Optional[bool] = ..., language: _Optional[str] = ..., source_message_ids: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_to_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., supersede_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., superseded_by: _Optional[str] = ..., last_refresh_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    value: str
+    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., kind: _Optional[_Union[MemoryKind, str]] = ..., content: _Optional[str] = ..., category: _Optional[str] = ..., slot: _Optional[str] = ..., temporal_state: _Optional[_Union[TemporalState, str]] = ..., confidence: _Optional[float] = ..., essential: _Optional[bool] = ..., language: _Optional[str] = ..., source_message_ids: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_to_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., supersede_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., superseded_by: _Optional[str] = ..., last_refresh_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., value: _Optional[str] = ...) -> None: ...
 
 class MemoryEvent(_message.Message):
     __slots__ = ("id", "memory_id", "type", "cause", "related_memory_id", "extraction_id", "confidence_before", "confidence_after", "create_time", "slot")

@@ -57,7 +57,7 @@ class IngestResponse(_message.Message):
     def __init__(self, message_ids: _Optional[_Iterable[str]] = ..., extraction_id: _Optional[str] = ..., extraction_state: _Optional[_Union[_memory_pb2.ExtractionState, str]] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
 
 class FactInput(_message.Message):
-    __slots__ = ("content", "category", "slot", "temporal_state", "confidence", "essential", "valid_from_time", "language", "metadata")
+    __slots__ = ("content", "category", "slot", "temporal_state", "confidence", "essential", "valid_from_time", "language", "metadata", "value", "retract")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +74,8 @@ class FactInput(_message.Message):
     VALID_FROM_TIME_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    RETRACT_FIELD_NUMBER: _ClassVar[int]
     content: str
     category: str
     slot: str
@@ -83,7 +85,9 @@ class FactInput(_message.Message):
     valid_from_time: _timestamp_pb2.Timestamp
     language: str
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, content: _Optional[str] = ..., category: _Optional[str] = ..., slot: _Optional[str] = ..., temporal_state: _Optional[_Union[_memory_pb2.TemporalState, str]] = ..., confidence: _Optional[float] = ..., essential: _Optional[bool] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    value: str
+    retract: bool
+    def __init__(self, content: _Optional[str] = ..., category: _Optional[str] = ..., slot: _Optional[str] = ..., temporal_state: _Optional[_Union[_memory_pb2.TemporalState, str]] = ..., confidence: _Optional[float] = ..., essential: _Optional[bool] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., value: _Optional[str] = ..., retract: _Optional[bool] = ...) -> None: ...
 
 class AddMemoriesRequest(_message.Message):
     __slots__ = ("user_id", "facts", "request_id")

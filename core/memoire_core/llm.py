@@ -1,0 +1,134 @@
+"""Calls to a chat model through LiteLLM: JSON out, a timeout on every call, usage recorded.
+
+LiteLLM reaches OpenAI, Anthropic, Gemini, OpenRouter and any OpenAI-compatible server
+(Ollama, vLLM, llama.cpp) by model name; keys come from the provider's usual variables
+(OPENAI_API_KEY, ANTHROPIC_API_KEY, ...) or from MEMOIRE_LLM_API_KEY.
+"""
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from memoire_core.config import Settings
+from memoire_core.embedding import import_litellm
+
+
+class LLMError(Exception):
+    """A call that failed; ``transient`` says whether trying again may succeed."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A parsed JSON answer and what it cost."""
+
+    data: Any
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+
+
+class ChatModel(Protocol):
+    """Answers a system and a user prompt with one JSON object."""
+
+    @property
+    def model(self) -> str: ...
+
+    async def complete_json(self, system: str, user: str) -> Completion: ...
+
+
+# LiteLLM's exception classes, by whether a retry can help.
+_TRANSIENT = (
+    "RateLimitError",
+    "Timeout",
+    "APIConnectionError",
+    "InternalServerError",
+    "ServiceUnavailableError",
+    "BadGatewayError",
+)
+_PERMANENT = (
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "BadRequestError",
+    "NotFoundError",
+    "ContextWindowExceededError",
+    "UnprocessableEntityError",
+    "ContentPolicyViolationError",
+)
+
+
+def classify(error: BaseException) -> LLMError:
+    """Map a provider failure to transient (retry with backoff) or permanent (fail the job)."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    status = getattr(error, "status_code", None)
+    if names & set(_PERMANENT):
+        return LLMError(f"{type(error).__name__}: {error}", transient=False)
+    if names & set(_TRANSIENT) or (isinstance(status, int) and status >= 500):
+        return LLMError(f"{type(error).__name__}: {error}", transient=True)
+    if isinstance(error, TimeoutError | ConnectionError):
+        return LLMError(f"{type(error).__name__}: {error}", transient=True)
+    return LLMError(f"{type(error).__name__}: {error}", transient=False)
+
+
+class LiteLLMChat:
+    """A chat model reached through LiteLLM."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._model = settings.llm_model
+        self._options: dict[str, Any] = {
+            "timeout": settings.llm_timeout_seconds,
+            "temperature": 0,
+            "max_retries": 0,  # retries belong to the worker, with backoff and jitter
+        }
+        if settings.llm_api_base:
+            self._options["api_base"] = settings.llm_api_base
+        if settings.llm_api_key.get_secret_value():
+            self._options["api_key"] = settings.llm_api_key.get_secret_value()
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    async def complete_json(self, system: str, user: str) -> Completion:
+        litellm = import_litellm()
+        started = time.perf_counter()
+        try:
+            response: Any = await litellm.acompletion(
+                model=self._model,
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                response_format={"type": "json_object"},
+                **self._options,
+            )
+        except Exception as error:
+            raise classify(error) from error
+        latency_ms = (time.perf_counter() - started) * 1000
+        text = response.choices[0].message.content or ""
+        usage = getattr(response, "usage", None)
+        try:
+            data = json.loads(_strip_fences(text))
+        except json.JSONDecodeError as error:
+            # Models sometimes answer with prose; another attempt usually gives JSON.
+            raise LLMError(
+                f"the model did not answer with JSON: {text[:200]!r}", transient=True
+            ) from error
+        return Completion(
+            data=data,
+            model=str(getattr(response, "model", self._model) or self._model),
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            latency_ms=latency_ms,
+        )
+
+
+def _strip_fences(text: str) -> str:
+    """Drop a Markdown code fence some models wrap JSON in."""
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
+        stripped = stripped.rsplit("```", 1)[0]
+    return stripped

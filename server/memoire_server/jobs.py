@@ -1,0 +1,52 @@
+"""Hands extraction jobs to the Celery workers through Redis, after the job row is committed.
+
+A job that cannot be queued (Redis down) stays PENDING in Postgres; the sweeper queues it
+later, so an acknowledged message never loses its extraction.
+"""
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+EXTRACT_TASK = "memoire.extract"
+EXTRACTION_QUEUE = "extraction"
+SEND_TIMEOUT_SECONDS = 2.0
+
+
+class ExtractionQueue:
+    """Sends ``memoire.extract`` tasks by name; the server never imports the worker code."""
+
+    def __init__(self, redis_url: str) -> None:
+        from celery import Celery  # noqa: PLC0415 - only a client: no tasks, no worker
+
+        self._celery: Any = Celery("memoire-server", broker=redis_url)
+        self._celery.conf.update(
+            broker_connection_timeout=SEND_TIMEOUT_SECONDS,
+            broker_transport_options={"socket_connect_timeout": SEND_TIMEOUT_SECONDS},
+        )
+
+    def _send(self, job_id: uuid.UUID) -> None:
+        self._celery.send_task(
+            EXTRACT_TASK,
+            args=[str(job_id)],
+            queue=EXTRACTION_QUEUE,
+            retry=False,
+            task_id=f"extract-{job_id}",
+        )
+
+    async def enqueue(self, job_id: uuid.UUID) -> bool:
+        """Queue one job; False (and a log line) when the broker is unreachable."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._send, job_id), SEND_TIMEOUT_SECONDS * 2)
+        except Exception:
+            log.warning(
+                "could not queue extraction %s; the sweeper will retry", job_id, exc_info=True
+            )
+            return False
+        return True
+
+    def close(self) -> None:
+        self._celery.close()

