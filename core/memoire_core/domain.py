@@ -198,6 +198,7 @@ class JobView:
     model: str
     prompt_tokens: int
     completion_tokens: int
+    llm_latency_ms: int
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -24,9 +24,14 @@ def upgrade() -> None:
     op.add_column(
         "extraction_jobs", sa.Column("runner", sa.String(128), server_default="", nullable=False)
     )
+    op.add_column(
+        "extraction_jobs",
+        sa.Column("llm_latency_ms", sa.BigInteger(), server_default="0", nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("extraction_jobs", "llm_latency_ms")
     op.drop_column("extraction_jobs", "runner")
     op.drop_column("memories", "base_confidence")
     op.drop_column("memories", "value")

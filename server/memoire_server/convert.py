@@ -155,6 +155,7 @@ def extraction(job: JobView) -> memory_pb2.Extraction:
         model=job.model,
         prompt_tokens=job.prompt_tokens,
         completion_tokens=job.completion_tokens,
+        llm_latency_ms=job.llm_latency_ms,
         create_time=ts(job.created_at),
         start_time=ts(job.started_at),
         end_time=ts(job.finished_at),

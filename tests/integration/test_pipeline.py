@@ -43,6 +43,9 @@ def test_moving_city_supersedes_the_old_home(pipeline):
     second = finished(api, said(api, "u1", "I moved to Dallas.", Y2023).extraction_id)
 
     assert first.state == second.state == SUCCEEDED
+    assert (first.prompt_tokens, first.completion_tokens) == (100, 20)  # the provider's usage
+    assert first.llm_latency_ms > 0
+    assert first.model
     [sf, dallas] = facts(api, "u1", "location.home")
     assert [f.content for f in facts(api, "u1", "location.home", current_only=True)] == [
         "Lives in Dallas"

@@ -258,6 +258,7 @@ extraction_jobs = Table(
     Column("model", String(128), nullable=False, server_default=""),
     Column("prompt_tokens", BigInteger, nullable=False, server_default="0"),
     Column("completion_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("llm_latency_ms", BigInteger, nullable=False, server_default="0"),
     _tz("created_at", nullable=False, default_now=True),
     _tz("started_at"),
     _tz("finished_at"),

@@ -234,6 +234,7 @@ async def _apply(
             model=answer.model,
             prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens,
+            latency_ms=answer.latency_ms,
         )
     log.info(
         "extraction %s stored %d facts in %.0f ms of model time (%d+%d tokens)",

@@ -146,6 +146,7 @@ async def get_extraction(db: AsyncSession, owner: repo.Owner, extraction_id: str
         model=row["model"],
         prompt_tokens=row["prompt_tokens"],
         completion_tokens=row["completion_tokens"],
+        llm_latency_ms=row["llm_latency_ms"],
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],

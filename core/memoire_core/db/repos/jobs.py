@@ -99,6 +99,7 @@ async def finish(
     model: str = "",
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
+    latency_ms: float = 0.0,
 ) -> None:
     """Put a job in a final state with what it produced and cost."""
     await db.execute(
@@ -111,6 +112,7 @@ async def finish(
             model=model,
             prompt_tokens=extraction_jobs.c.prompt_tokens + prompt_tokens,
             completion_tokens=extraction_jobs.c.completion_tokens + completion_tokens,
+            llm_latency_ms=extraction_jobs.c.llm_latency_ms + round(latency_ms),
             finished_at=func.now(),
         )
     )

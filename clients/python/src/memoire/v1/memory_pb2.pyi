@@ -159,7 +159,7 @@ class MemoryEvent(_message.Message):
     def __init__(self, id: _Optional[str] = ..., memory_id: _Optional[str] = ..., type: _Optional[_Union[MemoryEventType, str]] = ..., cause: _Optional[str] = ..., related_memory_id: _Optional[str] = ..., extraction_id: _Optional[str] = ..., confidence_before: _Optional[float] = ..., confidence_after: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., slot: _Optional[str] = ...) -> None: ...
 
 class Extraction(_message.Message):
-    __slots__ = ("id", "user_id", "session_id", "state", "reason", "message_ids", "facts", "attempts", "model", "prompt_tokens", "completion_tokens", "create_time", "start_time", "end_time")
+    __slots__ = ("id", "user_id", "session_id", "state", "reason", "message_ids", "facts", "attempts", "model", "prompt_tokens", "completion_tokens", "create_time", "start_time", "end_time", "llm_latency_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +174,7 @@ class Extraction(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    LLM_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     id: str
     user_id: str
     session_id: str
@@ -188,7 +189,8 @@ class Extraction(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., session_id: _Optional[str] = ..., state: _Optional[_Union[ExtractionState, str]] = ..., reason: _Optional[str] = ..., message_ids: _Optional[_Iterable[str]] = ..., facts: _Optional[_Iterable[_Union[Memory, _Mapping]]] = ..., attempts: _Optional[int] = ..., model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    llm_latency_ms: int
+    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., session_id: _Optional[str] = ..., state: _Optional[_Union[ExtractionState, str]] = ..., reason: _Optional[str] = ..., message_ids: _Optional[_Iterable[str]] = ..., facts: _Optional[_Iterable[_Union[Memory, _Mapping]]] = ..., attempts: _Optional[int] = ..., model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., llm_latency_ms: _Optional[int] = ...) -> None: ...
 
 class Message(_message.Message):
     __slots__ = ("id", "session_id", "role", "content", "client_message_id", "create_time")
