@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -351,7 +351,7 @@ class Stack:
 
     target: str
     key: str
-    owed: Any = field(default=None)  # () -> number of memories still owing a vector
+    owed: Callable[[], int] | None = field(default=None)  # memories still owing a vector
 
 
 @contextlib.contextmanager
@@ -378,6 +378,7 @@ def embedded_stack() -> Iterator[Stack]:
                 database_url=url,
                 redis_url="",
                 llm_model="",
+                embed_in_server=True,
                 secret_key=SecretStr(secrets.token_urlsafe(32)),
                 grpc_port=0,
                 db_pool_size=4,
@@ -417,7 +418,11 @@ def _entry(hit: Any, dia_of: dict[str, str]) -> str | list[str]:
 
 
 def _wait_embedded(
-    stack: Stack, client: Client, users: dict[str, str], samples: list[Sample], maps: Any
+    stack: Stack,
+    client: Client,
+    users: dict[str, str],
+    samples: list[Sample],
+    maps: dict[str, dict[str, str]],
 ) -> None:
     """Block until every episode has its vector (DB count, or probing Recall remotely)."""
     deadline = time.monotonic() + EMBED_TIMEOUT_SECONDS

@@ -94,7 +94,8 @@ def bm25_ranking(
         ),
         TSQUERY,
     )
-    lexemes = func.tsvector_to_array(func.to_tsvector("english", query))
+    # A subquery, so the query is parsed once and not again for every stored lexeme.
+    lexemes = select(func.unnest(func.tsvector_to_array(func.to_tsvector("english", query))))
     stored = func.unnest(memories.c.content_tsv).table_valued(
         "lexeme", "positions", joins_implicitly=True
     )
@@ -109,7 +110,7 @@ def bm25_ranking(
         .where(
             *where,
             memories.c.content_tsv.op("@@")(any_lexeme),
-            stored.c.lexeme == func.any(lexemes),
+            stored.c.lexeme.in_(lexemes),
         )
         .cte("bm25_matched")
     )
@@ -180,11 +181,18 @@ async def candidates(
     where = [memories.c.user_id == user_id, *filters.clauses()]
 
     full_text = bm25_ranking(query, where, per_ranking)
-    similarity = func.word_similarity(query, memories.c.content)
+    # OFFSET 0 keeps the subquery from being flattened, so word_similarity (the dearest part of
+    # recall) runs once per memory instead of once in the filter and again in the sort.
+    similar = (
+        select(memories.c.id, func.word_similarity(query, memories.c.content).label("score"))
+        .where(*where)
+        .offset(0)
+        .subquery("similar")
+    )
     trigram = (
-        select(memories.c.id, literal(TRIGRAM).label("source"), similarity.label("score"))
-        .where(*where, similarity > TRIGRAM_FLOOR)
-        .order_by(similarity.desc())
+        select(similar.c.id, literal(TRIGRAM).label("source"), similar.c.score)
+        .where(similar.c.score > TRIGRAM_FLOOR)
+        .order_by(similar.c.score.desc())
         .limit(per_ranking)
     )
     arms = [full_text.subquery(), trigram.subquery()]
@@ -205,6 +213,33 @@ class Neighbour:
     after_anchor: bool
 
 
+# Built once: aliasing a table proxies all of its columns, which is slow to repeat per call.
+_anchor = memories.alias("anchor")
+_said = messages.alias("said")
+_later = messages.alias("later")
+_earlier = messages.alias("earlier")
+
+
+def _adjacent(user_id: uuid.UUID, after: bool) -> Select[uuid.UUID]:
+    """The message said right after (or before) the anchor's, in the same session."""
+    other = _later if after else _earlier
+    here, there = tuple_(_said.c.said_at, _said.c.id), tuple_(other.c.said_at, other.c.id)
+    return (
+        select(other.c.id)
+        .where(
+            other.c.user_id == user_id,
+            other.c.session_id == _said.c.session_id,
+            # The plain comparison lets the (user, session, said_at) index bound the scan.
+            other.c.said_at >= _said.c.said_at if after else other.c.said_at <= _said.c.said_at,
+            there > here if after else there < here,
+        )
+        .order_by(
+            *(other.c.said_at, other.c.id) if after else (other.c.said_at.desc(), other.c.id.desc())
+        )
+        .limit(1)
+    )
+
+
 async def neighbours(
     db: AsyncSession, user_id: uuid.UUID, anchor_ids: list[uuid.UUID], filters: Filters
 ) -> list[Neighbour]:
@@ -212,38 +247,18 @@ async def neighbours(
     message in its session (order: ``said_at``, then id), when they pass the filters."""
     if not anchor_ids:
         return []
-    anchor = memories.alias("anchor")
-    said = messages.alias("said")
     where = [memories.c.user_id == user_id, *filters.clauses()]
 
     def side(after: bool) -> Select[uuid.UUID, uuid.UUID, bool]:
-        other = messages.alias("other")
-        here, there = tuple_(said.c.said_at, said.c.id), tuple_(other.c.said_at, other.c.id)
-        step = (
-            select(other.c.id)
-            .where(
-                other.c.user_id == user_id,
-                other.c.session_id == said.c.session_id,
-                # The plain comparison lets the (user, session, said_at) index bound the scan.
-                other.c.said_at >= said.c.said_at if after else other.c.said_at <= said.c.said_at,
-                there > here if after else there < here,
-            )
-            .order_by(
-                *(other.c.said_at, other.c.id)
-                if after
-                else (other.c.said_at.desc(), other.c.id.desc())
-            )
-            .limit(1)
-            .lateral(f"{'next' if after else 'previous'}_message")
-        )
+        step = _adjacent(user_id, after).lateral("next_message" if after else "previous_message")
         return (
-            select(anchor.c.id, memories.c.id, literal(after).label("after_anchor"))
+            select(_anchor.c.id, memories.c.id, literal(after).label("after_anchor"))
             .select_from(
-                anchor.join(said, said.c.id == anchor.c.message_id)
+                _anchor.join(_said, _said.c.id == _anchor.c.message_id)
                 .join(step, true())
                 .join(memories, memories.c.message_id == step.c.id)
             )
-            .where(anchor.c.user_id == user_id, anchor.c.id.in_(anchor_ids), *where)
+            .where(_anchor.c.user_id == user_id, _anchor.c.id.in_(anchor_ids), *where)
         )
 
     rows = await db.execute(union_all(side(True), side(False)))

@@ -409,7 +409,7 @@ export type ScoreBreakdown = Message<"memoire.v1.ScoreBreakdown"> & {
   trigram: number;
 
   /**
-   * Reciprocal-rank fusion of the three rankings.
+   * Weighted fusion of the three rankings plus any lift from a neighbouring turn that matched.
    *
    * @generated from field: double fused = 4;
    */
