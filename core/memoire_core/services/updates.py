@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from memoire_core.db.repos import updates as repo
+from memoire_core.db.repos import memories as repo
 from memoire_core.db.repos.memories import Owner
 from memoire_core.domain import EventView, JobState, MemoryView, UserRef
 from memoire_core.services import memories

@@ -224,21 +224,37 @@ async def history(
     if after is not None:
         stmt = stmt.where(tuple_(memory_events.c.created_at, memory_events.c.id) > tuple_(*after))
     stmt = stmt.order_by(memory_events.c.created_at, memory_events.c.id).limit(limit)
-    return [
-        EventView(
-            id=r.id,
-            memory_id=r.memory_id,
-            type=EventType(r.type),
-            cause=r.cause,
-            related_memory_id=r.related_memory_id,
-            extraction_id=r.extraction_id,
-            slot=r.slot,
-            confidence_before=r.confidence_before,
-            confidence_after=r.confidence_after,
-            created_at=r.created_at,
+    return [_to_event(r) for r in await db.execute(stmt)]
+
+
+async def events_of_extraction(
+    db: AsyncSession, user_id: uuid.UUID, extraction_id: uuid.UUID
+) -> list[EventView]:
+    """Events of one user that an extraction caused, in the order they happened."""
+    rows = await db.execute(
+        select(memory_events)
+        .where(
+            memory_events.c.user_id == user_id,
+            memory_events.c.extraction_id == extraction_id,
         )
-        for r in await db.execute(stmt)
-    ]
+        .order_by(memory_events.c.created_at, memory_events.c.id)
+    )
+    return [_to_event(r) for r in rows]
+
+
+def _to_event(r: Any) -> EventView:
+    return EventView(
+        id=r.id,
+        memory_id=r.memory_id,
+        type=EventType(r.type),
+        cause=r.cause,
+        related_memory_id=r.related_memory_id,
+        extraction_id=r.extraction_id,
+        slot=r.slot,
+        confidence_before=r.confidence_before,
+        confidence_after=r.confidence_after,
+        created_at=r.created_at,
+    )
 
 
 async def conscious(
