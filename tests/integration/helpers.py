@@ -31,7 +31,11 @@ def failure(call: Callable[[], Any]) -> Failure:
     """Run a call that must fail and return its status, reason and bad fields."""
     with pytest.raises(grpc.RpcError) as caught:
         call()
-    error: Any = caught.value  # a grpc.Call as well as an RpcError
+    return failure_of(caught.value)
+
+
+def failure_of(error: Any) -> Failure:
+    """The status, reason and bad fields of a failed call (a grpc.Call as well as an RpcError)."""
     status = rpc_status.from_call(error)
     reason, fields = "", []
     for detail in status.details if status else []:

@@ -9,8 +9,6 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from memoire.v1 import account_service_pb2 as apb
 from memoire.v1 import memory_pb2
 from memoire.v1 import memory_service_pb2 as pb
@@ -20,7 +18,7 @@ from memoire_core.db.tables import extraction_jobs, memory_events
 from memoire_server import observe
 from memoire_server.app import start
 from tests.integration.conftest import Api, Server
-from tests.integration.helpers import add, eventually, fact, listed
+from tests.integration.helpers import add, eventually, fact, failure_of, listed
 
 EPISODE = memory_pb2.MEMORY_KIND_EPISODE
 SKIPPED = memory_pb2.EXTRACTION_STATE_SKIPPED
@@ -106,19 +104,8 @@ def stream_failure(call: Any) -> tuple[grpc.StatusCode, str, list[str]]:
     with pytest.raises(grpc.RpcError) as caught:
         for _ in call:
             pass
-    error: Any = caught.value
-    status = rpc_status.from_call(error)
-    reason, fields = "", []
-    for detail in status.details if status else []:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields = [v.field for v in bad.field_violations]
-    return error.code(), reason, fields
+    failed = failure_of(caught.value)
+    return failed.code, failed.reason, failed.fields
 
 
 def episodes(api: Api, user: str) -> list[Any]:
