@@ -80,6 +80,28 @@ class UserRef:
 
 
 @dataclass(frozen=True)
+class UserView:
+    """A user as an export shows it."""
+
+    external_id: str
+    metadata: dict[str, str]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """A stored message as an export shows it."""
+
+    id: uuid.UUID
+    session_external_id: str
+    role: Role
+    content: str
+    client_message_id: str
+    said_at: datetime
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
 class MessageIn:
     """One message to ingest."""
 

@@ -6,6 +6,7 @@ from memoire_core.config import Limits
 from memoire_core.errors import Violations
 
 SLOT_PATTERN = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+SHOWN_KEY_CHARS = 128
 
 
 def utf8_len(value: str) -> int:
@@ -42,12 +43,18 @@ def check_metadata(v: Violations, path: str, metadata: dict[str, str], limits: L
         v.add(path, f"has more than {limits.metadata_keys} entries")
         return
     for key, value in metadata.items():
+        entry = f"{path}[{_cut(key)!r}]"
         if not key or utf8_len(key) > limits.metadata_key_bytes:
-            v.add(f"{path}[{key!r}]", f"key must be 1 to {limits.metadata_key_bytes} bytes")
+            v.add(entry, f"key must be 1 to {limits.metadata_key_bytes} bytes")
         elif utf8_len(value) > limits.metadata_value_bytes:
-            v.add(f"{path}[{key!r}]", f"value is longer than {limits.metadata_value_bytes} bytes")
+            v.add(entry, f"value is longer than {limits.metadata_value_bytes} bytes")
         elif "\x00" in key or "\x00" in value:
-            v.add(f"{path}[{key!r}]", "must not contain NUL characters")
+            v.add(entry, "must not contain NUL characters")
+
+
+def _cut(key: str) -> str:
+    """A caller's key as a field path shows it: a huge one is cut, so the error stays small."""
+    return key if len(key) <= SHOWN_KEY_CHARS else key[:SHOWN_KEY_CHARS] + "…"
 
 
 def check_slot(v: Violations, path: str, slot: str) -> None:

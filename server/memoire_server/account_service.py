@@ -1,6 +1,5 @@
 """AccountService: users, API keys and sessions over gRPC."""
 
-from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -20,6 +19,21 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
 
     def __init__(self, app: AppContext) -> None:
         self.app = app
+
+    @mapped
+    async def CreateApp(self, request: pb.CreateAppRequest, context: Ctx) -> pb.CreateAppResponse:
+        await self.app.require_admin(context)
+        async with self.app.sessions() as db, db.begin():
+            made = await accounts.create_app(
+                db, self.app.server_secret, request.name, request.key_name
+            )
+        return pb.CreateAppResponse(
+            app=account_pb2.App(
+                id=str(made.app_id), name=made.name, create_time=convert.ts(made.created_at)
+            ),
+            api_key=convert.api_key(made.key.key),
+            api_key_secret=made.key.secret,
+        )
 
     @mapped
     async def CreateUser(
@@ -70,10 +84,9 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
         self, request: pb.RotateApiKeyRequest, context: Ctx
     ) -> pb.RotateApiKeyResponse:
         seconds = request.overlap_seconds or self.app.settings.key_rotation_overlap_seconds
-        overlap = timedelta(seconds=seconds)
         async with self.app.unit_of_work(context) as (db, principal):
             new, previous = await accounts.rotate_key(
-                db, principal, self.app.server_secret, request.key_id, overlap
+                db, principal, self.app.server_secret, request.key_id, seconds
             )
         return pb.RotateApiKeyResponse(
             api_key=convert.api_key(new.key), secret=new.secret, previous=convert.api_key(previous)

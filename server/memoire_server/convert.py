@@ -16,12 +16,15 @@ from memoire_core.domain import (
     Kind,
     MemoryView,
     MessageIn,
+    MessageView,
     Role,
     Scope,
     Temporal,
+    UserView,
 )
-from memoire_core.errors import Violations
-from memoire_core.services.accounts import KeyView
+from memoire_core.errors import FieldViolation, InvalidArgument, Violations
+from memoire_core.services.accounts import KeyView, SessionView
+from memoire_core.services.export import ExportItem
 
 KIND_TO_PB = {Kind.EPISODE: memory_pb2.MEMORY_KIND_EPISODE, Kind.FACT: memory_pb2.MEMORY_KIND_FACT}
 KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
@@ -68,12 +71,29 @@ def ts(value: datetime | None) -> Timestamp | None:
     return out
 
 
-def time_of(message: object, name: str) -> datetime | None:
-    """The datetime of an optional Timestamp field, or None when unset."""
+def time_of(message: object, name: str, path: str = "") -> datetime | None:
+    """The datetime of an optional Timestamp field, or None when unset.
+
+    A Timestamp outside the years 1 to 9999 (or with nanos outside a second) is
+    INVALID_ARGUMENT naming ``path``, the field's name by default.
+    """
     if not message.HasField(name):  # type: ignore[attr-defined]
         return None
     value: Timestamp = getattr(message, name)
-    return value.ToDatetime(tzinfo=UTC)
+    try:
+        return value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as error:
+        violation = FieldViolation(path or name, "must be a time from year 1 to 9999")
+        raise InvalidArgument([violation]) from error
+
+
+def _time_in(message: object, name: str, path: str, v: Violations) -> datetime | None:
+    """``time_of`` for a field of a batch item: a bad time joins the request's violations."""
+    try:
+        return time_of(message, name, path)
+    except InvalidArgument as error:
+        v.items.extend(error.violations)
+        return None
 
 
 def ids(values: list[uuid.UUID]) -> list[str]:
@@ -189,7 +209,7 @@ def messages_in(request: memory_service_pb2.IngestRequest, v: Violations) -> lis
                 role=role or Role.USER,
                 content=m.content,
                 client_message_id=m.client_message_id or None,
-                said_at=time_of(m, "create_time"),
+                said_at=_time_in(m, "create_time", f"messages[{i}].create_time", v),
                 metadata=dict(m.metadata),
             )
         )
@@ -211,7 +231,7 @@ def facts_in(request: memory_service_pb2.AddMemoriesRequest, v: Violations) -> l
                 temporal=temporal,
                 confidence=f.confidence if f.confidence != 0 else 0.9,
                 essential=f.essential,
-                valid_from=time_of(f, "valid_from_time"),
+                valid_from=_time_in(f, "valid_from_time", f"facts[{i}].valid_from_time", v),
                 language=f.language,
                 metadata=dict(f.metadata),
                 value=f.value,
@@ -235,3 +255,41 @@ def kinds_in(values: list[int], path: str) -> frozenset[Kind]:
             out.add(kind)
     v.raise_if_any()
     return frozenset(out)
+
+
+def export_item(item: ExportItem) -> memory_service_pb2.ExportUserResponse:
+    """One record of an export, in the oneof field that fits it."""
+    match item:
+        case UserView():
+            return memory_service_pb2.ExportUserResponse(
+                user=account_pb2.User(
+                    id=item.external_id, metadata=item.metadata, create_time=ts(item.created_at)
+                )
+            )
+        case SessionView():
+            return memory_service_pb2.ExportUserResponse(
+                session=account_pb2.Session(
+                    id=item.external_id,
+                    user_id=item.user_external_id,
+                    create_time=ts(item.created_at),
+                    metadata=item.metadata,
+                )
+            )
+        case MessageView():
+            return memory_service_pb2.ExportUserResponse(
+                message=memory_pb2.Message(
+                    id=str(item.id),
+                    session_id=item.session_external_id,
+                    role=ROLE_TO_PB[item.role],
+                    content=item.content,
+                    client_message_id=item.client_message_id,
+                    create_time=ts(item.said_at),
+                    metadata=item.metadata,
+                )
+            )
+        case MemoryView():
+            return memory_service_pb2.ExportUserResponse(memory=memory(item))
+        case EventView():
+            return memory_service_pb2.ExportUserResponse(event=event(item))
+        case JobView():
+            return memory_service_pb2.ExportUserResponse(extraction=extraction(item))

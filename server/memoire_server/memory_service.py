@@ -9,13 +9,13 @@ from memoire.v1 import memory_service_pb2_grpc
 
 from memoire_core.db.repos.memories import ListFilter
 from memoire_core.domain import RecallQuery
-from memoire_core.errors import Violations
-from memoire_core.services import facts, ingest, memories, recall
+from memoire_core.errors import NotFound, Violations
+from memoire_core.services import export, facts, ingest, memories, recall
 from memoire_core.services.access import owner_of, user_for_read, user_for_write
-from memoire_core.validation import check_limit, check_slot
+from memoire_core.validation import check_limit, check_slot, check_text
 from memoire_server import convert, observe
 from memoire_server.context import AppContext
-from memoire_server.errors import mapped
+from memoire_server.errors import mapped, mapped_stream
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -128,6 +128,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         v = Violations()
         check_limit(v, "page_size", request.page_size, self.limits.page_size)
         check_slot(v, "slot", request.slot)
+        check_text(v, "category", request.category, 64, required=False)
         kind = convert.KIND_FROM_PB.get(request.kind)
         if request.kind and kind is None:
             v.add("kind", "is not a known MemoryKind")
@@ -198,9 +199,20 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         async with self.app.unit_of_work(context) as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
             n_messages, n_memories = await memories.forget_user(db, user)
-        if user is not None:
-            await self.app.facts_changed([user.id])
+        if user is not None and self.app.conscious_cache is not None:
+            await self.app.conscious_cache.forget(user.id)
         return pb.ForgetUserResponse(deleted_messages=n_messages, deleted_memories=n_memories)
+
+    @mapped_stream
+    async def ExportUser(
+        self, request: pb.ExportUserRequest, context: Ctx
+    ) -> AsyncIterator[pb.ExportUserResponse]:
+        async with self.app.unit_of_work(context) as (db, principal):
+            user = await user_for_read(db, principal, request.user_id, self.limits)
+        if user is None:
+            raise NotFound(f"user {request.user_id!r} not found", reason="USER_NOT_FOUND")
+        async for item in export.export_user(self.app.sessions, user):
+            yield convert.export_item(item)
 
 
 def _require_id(path: str, value: str) -> None:

@@ -1,5 +1,6 @@
 """Apps, users, API keys and sessions."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,12 +11,13 @@ from memoire_core import keys
 from memoire_core.config import Limits
 from memoire_core.db.repos import accounts as repo
 from memoire_core.domain import Principal, Scope, UserRef
-from memoire_core.errors import FailedPrecondition, NotFound, Violations
+from memoire_core.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
 from memoire_core.ids import new_id
 from memoire_core.services.access import require_app_scope, user_for_write
 from memoire_core.validation import check_id, check_metadata, check_text
 
 MAX_OVERLAP = timedelta(days=30)
+KEY_ID_CHARS = 12
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,31 @@ async def create_app_with_key(
     """Administrative bootstrap: an app (created if new) and a fresh app-scoped key for it."""
     app_id = await repo.get_or_create_app(db, app_name)
     return await issue_key(db, server_secret, app_id, Scope.APP, None, key_name, None)
+
+
+@dataclass(frozen=True)
+class CreatedApp:
+    """A new app and its first app-scoped key."""
+
+    app_id: uuid.UUID
+    name: str
+    created_at: datetime
+    key: NewKey
+
+
+async def create_app(
+    db: AsyncSession, server_secret: bytes, name: str, key_name: str
+) -> CreatedApp:
+    """Register an app under a name no other app has, with an app-scoped key for it."""
+    v = Violations()
+    check_text(v, "name", name, 128)
+    check_text(v, "key_name", key_name, 128, required=False)
+    v.raise_if_any()
+    row = await repo.insert_app(db, name)
+    if row is None:
+        raise AlreadyExists(f"an app named {name!r} exists", reason="APP_EXISTS")
+    key = await issue_key(db, server_secret, row["id"], Scope.APP, None, key_name, None)
+    return CreatedApp(row["id"], row["name"], row["created_at"], key)
 
 
 @dataclass(frozen=True)
@@ -151,7 +178,10 @@ async def create_key(
 
 async def _own_key(db: AsyncSession, principal: Principal, key_id: str) -> dict[str, Any]:
     """A key the caller may manage: any key of its app, or a user key itself."""
-    row = await repo.find_key(db, key_id) if key_id else None
+    if not (len(key_id) == KEY_ID_CHARS and key_id.isascii() and key_id.isalnum()):
+        # Not shaped like an id keys.issue draws: it names no key, and is not echoed back.
+        raise NotFound("no key has that id", reason="API_KEY_NOT_FOUND")
+    row = await repo.find_key(db, key_id)
     if row is None or row["app_id"] != principal.app_id:
         raise NotFound(f"key {key_id!r} not found", reason="API_KEY_NOT_FOUND")
     if principal.scope is Scope.USER and row["key_id"] != principal.key_id:
@@ -164,13 +194,14 @@ async def rotate_key(
     principal: Principal,
     server_secret: bytes,
     key_id: str,
-    overlap: timedelta,
+    overlap_seconds: int,
 ) -> tuple[NewKey, KeyView]:
     """Issue a replacement with the same scope; the old key keeps working for the overlap."""
     v = Violations()
-    if not timedelta(0) <= overlap <= MAX_OVERLAP:
+    if not 0 <= overlap_seconds <= MAX_OVERLAP.total_seconds():
         v.add("overlap_seconds", f"must be between 0 and {int(MAX_OVERLAP.total_seconds())}")
     v.raise_if_any()
+    overlap = timedelta(seconds=overlap_seconds)
     old = await _own_key(db, principal, key_id)
     if old["revoked_at"] is not None:
         raise NotFound(f"key {key_id!r} was revoked", reason="API_KEY_NOT_FOUND")

@@ -2,20 +2,25 @@
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memoire_core import paging, prompt
 from memoire_core.db.repos import accounts, jobs
 from memoire_core.db.repos import memories as repo
 from memoire_core.domain import EventType, EventView, JobState, JobView, MemoryView, UserRef
-from memoire_core.errors import NotFound
+from memoire_core.errors import FieldViolation, InvalidArgument, NotFound
 from memoire_core.ids import new_id, parse_id
 from memoire_core.slots import CORE_IDENTITY
 
 DEFAULT_PAGE = 50
 DEFAULT_HISTORY_PAGE = 100
 DEFAULT_CONSCIOUS = 20
+# Tokens this API issues are about 110 characters; a longer one was not issued here, and
+# decoding it could nest JSON deeper than the parser's recursion allows.
+MAX_TOKEN_CHARS = 256
 
 
 def _memory_id(text: str) -> uuid.UUID:
@@ -49,7 +54,7 @@ async def list_memories(
     page_token: str,
 ) -> Page:
     """A page of the user's memories, newest first."""
-    after = paging.decode(page_token)
+    after = _resume_after(page_token)
     if user is None:
         return Page([], "")
     size = page_size or DEFAULT_PAGE
@@ -60,6 +65,21 @@ async def list_memories(
     return Page(rows, token)
 
 
+def _resume_after(page_token: str) -> tuple[datetime, uuid.UUID] | None:
+    """The position a page token resumes after; INVALID_ARGUMENT for one not issued here."""
+    refused = InvalidArgument([FieldViolation("page_token", "is not a token this API issued")])
+    if len(page_token) > MAX_TOKEN_CHARS:
+        raise refused
+    after = paging.decode(page_token)
+    if after is not None:
+        try:
+            # Near year 1 or 9999, a time with a UTC offset has no UTC form to query with.
+            after[0].astimezone(UTC)
+        except OverflowError as error:
+            raise refused from error
+    return after
+
+
 async def delete_memory(
     db: AsyncSession, owner: repo.Owner, memory_id: str, actor: str
 ) -> tuple[str, uuid.UUID]:
@@ -68,29 +88,32 @@ async def delete_memory(
     Returns the memory's id and its user's internal id.
     """
     view = await get_memory(db, owner, memory_id)
-    user_id = await _internal_user(db, owner, view)
-    await repo.delete_memory(db, view.id)
-    await repo.insert_events(
-        db,
-        [
-            {
-                "id": new_id(),
-                "user_id": user_id,
-                "memory_id": view.id,
-                "type": EventType.DELETED.value,
-                "cause": f"deleted through the API by key {actor}",
-                "slot": view.slot,
-                "confidence_before": view.confidence,
-            }
-        ],
-    )
-    return str(view.id), user_id
-
-
-async def _internal_user(db: AsyncSession, owner: repo.Owner, view: MemoryView) -> uuid.UUID:
+    gone = NotFound(f"memory {memory_id!r} not found", reason="MEMORY_NOT_FOUND")
     user = await accounts.find_user(db, owner.app_id, view.user_external_id)
-    assert user is not None
-    return user.id
+    if user is None:  # the user was forgotten since the memory was read
+        raise gone
+    # The event goes in first: it locks the user's row (as its foreign key) before the delete
+    # locks the memory's, the order a concurrent ForgetUser takes them in, so the two calls
+    # wait for each other instead of deadlocking.
+    try:
+        await repo.insert_events(
+            db,
+            [
+                {
+                    "id": new_id(),
+                    "user_id": user.id,
+                    "memory_id": view.id,
+                    "type": EventType.DELETED.value,
+                    "cause": f"deleted through the API by key {actor}",
+                    "slot": view.slot,
+                    "confidence_before": view.confidence,
+                }
+            ],
+        )
+    except IntegrityError as error:  # ForgetUser took the user, and the memory, meanwhile
+        raise gone from error
+    await repo.delete_memory(db, view.id)
+    return str(view.id), user.id
 
 
 async def history(
@@ -98,7 +121,7 @@ async def history(
 ) -> tuple[list[EventView], str]:
     """The events that explain a memory, oldest first; a deleted memory keeps its history."""
     mid = _memory_id(memory_id)
-    after = paging.decode(page_token)
+    after = _resume_after(page_token)
     user_id = await repo.event_owner(db, owner, mid)
     if user_id is None:
         raise NotFound(f"memory {memory_id!r} not found", reason="MEMORY_NOT_FOUND")

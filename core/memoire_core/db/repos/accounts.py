@@ -25,6 +25,19 @@ async def get_or_create_app(db: AsyncSession, name: str) -> uuid.UUID:
     return app_id
 
 
+async def insert_app(db: AsyncSession, name: str) -> dict[str, Any] | None:
+    """A new app of that name; None when the name is taken."""
+    row = (
+        await db.execute(
+            insert(apps)
+            .values(id=new_id(), name=name)
+            .on_conflict_do_nothing(index_elements=[apps.c.name])
+            .returning(apps.c.id, apps.c.name, apps.c.created_at)
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
 async def find_user(db: AsyncSession, app_id: uuid.UUID, external_id: str) -> UserRef | None:
     """The user of an app with that external id, if any."""
     row = (

@@ -89,7 +89,8 @@ class Owner:
         return cond
 
 
-_VIEW = (
+# Memories with their user's and session's external ids, as callers see them.
+MEMORY_VIEW = (
     select(
         *memories.c,
         users.c.external_id.label("user_external_id"),
@@ -102,7 +103,7 @@ _VIEW = (
 
 
 def to_view(row: Any) -> MemoryView:
-    """Build the caller's view of a memory row selected with ``_VIEW``."""
+    """Build the caller's view of a memory row selected with ``MEMORY_VIEW``."""
     return MemoryView(
         id=row.id,
         user_external_id=row.user_external_id,
@@ -139,7 +140,7 @@ def current_clause() -> ColumnElement[bool]:
 
 async def get_memory(db: AsyncSession, owner: Owner, memory_id: uuid.UUID) -> MemoryView | None:
     """One memory the owner may see."""
-    row = (await db.execute(_VIEW.where(memories.c.id == memory_id, owner.clause()))).first()
+    row = (await db.execute(MEMORY_VIEW.where(memories.c.id == memory_id, owner.clause()))).first()
     return to_view(row) if row else None
 
 
@@ -149,7 +150,9 @@ async def views_by_ids(
     """Memories of one user by id."""
     if not ids:
         return {}
-    rows = await db.execute(_VIEW.where(memories.c.user_id == user_id, memories.c.id.in_(ids)))
+    rows = await db.execute(
+        MEMORY_VIEW.where(memories.c.user_id == user_id, memories.c.id.in_(ids))
+    )
     return {r.id: to_view(r) for r in rows}
 
 
@@ -171,7 +174,7 @@ async def list_memories(
     limit: int,
 ) -> list[MemoryView]:
     """A page of a user's memories, newest first, after a keyset position."""
-    stmt = _VIEW.where(memories.c.user_id == user_id)
+    stmt = MEMORY_VIEW.where(memories.c.user_id == user_id)
     if flt.kind:
         stmt = stmt.where(memories.c.kind == flt.kind.value)
     if flt.category:
@@ -224,7 +227,7 @@ async def history(
     if after is not None:
         stmt = stmt.where(tuple_(memory_events.c.created_at, memory_events.c.id) > tuple_(*after))
     stmt = stmt.order_by(memory_events.c.created_at, memory_events.c.id).limit(limit)
-    return [_to_event(r) for r in await db.execute(stmt)]
+    return [event_from_row(r) for r in await db.execute(stmt)]
 
 
 async def events_of_extraction(
@@ -239,10 +242,11 @@ async def events_of_extraction(
         )
         .order_by(memory_events.c.created_at, memory_events.c.id)
     )
-    return [_to_event(r) for r in rows]
+    return [event_from_row(r) for r in rows]
 
 
-def _to_event(r: Any) -> EventView:
+def event_from_row(r: Any) -> EventView:
+    """Build the caller's view of a memory_events row."""
     return EventView(
         id=r.id,
         memory_id=r.memory_id,
@@ -262,7 +266,7 @@ async def conscious(
 ) -> list[MemoryView]:
     """Essential facts and current values of core identity slots that hold now."""
     stmt = (
-        _VIEW.where(
+        MEMORY_VIEW.where(
             memories.c.user_id == user_id,
             memories.c.kind == Kind.FACT.value,
             current_clause(),
@@ -304,16 +308,21 @@ async def ensure_vector_index(db: AsyncSession, model: str, dimensions: int) -> 
     )
 
 
-async def claim_unembedded(db: AsyncSession, limit: int) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
-    """Lock up to ``limit`` memories that owe a vector, skipping rows another process holds."""
+async def claim_unembedded(
+    db: AsyncSession, limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID, str, datetime]]:
+    """Lock up to ``limit`` memories that owe a vector, skipping rows another process holds.
+
+    Each comes as (id, user id, content, created at).
+    """
     rows = await db.execute(
-        select(memories.c.id, memories.c.user_id, memories.c.content)
+        select(memories.c.id, memories.c.user_id, memories.c.content, memories.c.created_at)
         .where(memories.c.embedded_with.is_(None))
         .order_by(memories.c.created_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [(r.id, r.user_id, r.content) for r in rows]
+    return [(r.id, r.user_id, r.content, r.created_at) for r in rows]
 
 
 async def store_embeddings(

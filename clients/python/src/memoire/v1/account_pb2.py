@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18memoire/v1/account.proto\x12\nmemoire.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x01\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\x30\n\x08metadata\x18\x02 \x03(\x0b\x32\x1e.memoire.v1.User.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xee\x01\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x05scope\x18\x02 \x01(\x0e\x32\x17.memoire.v1.ApiKeyScope\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbd\x01\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x08metadata\x18\x04 \x03(\x0b\x32!.memoire.v1.Session.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*[\n\x0b\x41piKeyScope\x12\x1d\n\x19\x41PI_KEY_SCOPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41PI_KEY_SCOPE_APP\x10\x01\x12\x16\n\x12\x41PI_KEY_SCOPE_USER\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18memoire/v1/account.proto\x12\nmemoire.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"P\n\x03\x41pp\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa6\x01\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\x30\n\x08metadata\x18\x02 \x03(\x0b\x32\x1e.memoire.v1.User.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xee\x01\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x05scope\x18\x02 \x01(\x0e\x32\x17.memoire.v1.ApiKeyScope\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbd\x01\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x08metadata\x18\x04 \x03(\x0b\x32!.memoire.v1.Session.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*[\n\x0b\x41piKeyScope\x12\x1d\n\x19\x41PI_KEY_SCOPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41PI_KEY_SCOPE_APP\x10\x01\x12\x16\n\x12\x41PI_KEY_SCOPE_USER\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,16 +36,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USER_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_SESSION_METADATAENTRY']._loaded_options = None
   _globals['_SESSION_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_APIKEYSCOPE']._serialized_start=675
-  _globals['_APIKEYSCOPE']._serialized_end=766
-  _globals['_USER']._serialized_start=74
-  _globals['_USER']._serialized_end=240
-  _globals['_USER_METADATAENTRY']._serialized_start=193
-  _globals['_USER_METADATAENTRY']._serialized_end=240
-  _globals['_APIKEY']._serialized_start=243
-  _globals['_APIKEY']._serialized_end=481
-  _globals['_SESSION']._serialized_start=484
-  _globals['_SESSION']._serialized_end=673
-  _globals['_SESSION_METADATAENTRY']._serialized_start=193
-  _globals['_SESSION_METADATAENTRY']._serialized_end=240
+  _globals['_APIKEYSCOPE']._serialized_start=757
+  _globals['_APIKEYSCOPE']._serialized_end=848
+  _globals['_APP']._serialized_start=73
+  _globals['_APP']._serialized_end=153
+  _globals['_USER']._serialized_start=156
+  _globals['_USER']._serialized_end=322
+  _globals['_USER_METADATAENTRY']._serialized_start=275
+  _globals['_USER_METADATAENTRY']._serialized_end=322
+  _globals['_APIKEY']._serialized_start=325
+  _globals['_APIKEY']._serialized_end=563
+  _globals['_SESSION']._serialized_start=566
+  _globals['_SESSION']._serialized_end=755
+  _globals['_SESSION_METADATAENTRY']._serialized_start=275
+  _globals['_SESSION_METADATAENTRY']._serialized_end=322
 # @@protoc_insertion_point(module_scope)

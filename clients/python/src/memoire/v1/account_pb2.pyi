@@ -19,6 +19,16 @@ API_KEY_SCOPE_UNSPECIFIED: ApiKeyScope
 API_KEY_SCOPE_APP: ApiKeyScope
 API_KEY_SCOPE_USER: ApiKeyScope
 
+class App(_message.Message):
+    __slots__ = ("id", "name", "create_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class User(_message.Message):
     __slots__ = ("id", "metadata", "create_time")
     class MetadataEntry(_message.Message):

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from memoire.v1 import account_pb2 as memoire_dot_v1_dot_account__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n memoire/v1/account_service.proto\x12\nmemoire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18memoire/v1/account.proto\"\xab\x01\n\x11\x43reateUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12=\n\x08metadata\x18\x02 \x03(\x0b\x32+.memoire.v1.CreateUserRequest.MetadataEntry\x12\x15\n\rissue_api_key\x18\x03 \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x82\x01\n\x12\x43reateUserResponse\x12\x1e\n\x04user\x18\x01 \x01(\x0b\x32\x10.memoire.v1.User\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12#\n\x07\x61pi_key\x18\x03 \x01(\x0b\x32\x12.memoire.v1.ApiKey\x12\x16\n\x0e\x61pi_key_secret\x18\x04 \x01(\t\"\x8d\x01\n\x13\x43reateApiKeyRequest\x12&\n\x05scope\x18\x01 \x01(\x0e\x32\x17.memoire.v1.ApiKeyScope\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x14\x43reateApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.memoire.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\">\n\x13RotateApiKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0foverlap_seconds\x18\x02 \x01(\x03\"q\n\x14RotateApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.memoire.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12$\n\x08previous\x18\x03 \x01(\x0b\x32\x12.memoire.v1.ApiKey\"%\n\x13RevokeApiKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\";\n\x14RevokeApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.memoire.v1.ApiKey\"\xae\x01\n\x14\x43reateSessionRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12@\n\x08metadata\x18\x03 \x03(\x0b\x32..memoire.v1.CreateSessionRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"N\n\x15\x43reateSessionResponse\x12$\n\x07session\x18\x01 \x01(\x0b\x32\x13.memoire.v1.Session\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x32\xbd\x04\n\x0e\x41\x63\x63ountService\x12\x61\n\nCreateUser\x12\x1d.memoire.v1.CreateUserRequest\x1a\x1e.memoire.v1.CreateUserResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/v1/users:\x01*\x12\x66\n\x0c\x43reateApiKey\x12\x1f.memoire.v1.CreateApiKeyRequest\x1a .memoire.v1.CreateApiKeyResponse\"\x13\x82\xd3\xe4\x93\x02\r\"\x08/v1/keys:\x01*\x12v\n\x0cRotateApiKey\x12\x1f.memoire.v1.RotateApiKeyRequest\x1a .memoire.v1.RotateApiKeyResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/keys/{key_id}:rotate:\x01*\x12y\n\x0cRevokeApiKey\x12\x1f.memoire.v1.RevokeApiKeyRequest\x1a .memoire.v1.RevokeApiKeyResponse\"&\x90\x02\x02\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/keys/{key_id}:revoke:\x01*\x12m\n\rCreateSession\x12 .memoire.v1.CreateSessionRequest\x1a!.memoire.v1.CreateSessionResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/sessions:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n memoire/v1/account_service.proto\x12\nmemoire.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18memoire/v1/account.proto\"2\n\x10\x43reateAppRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08key_name\x18\x02 \x01(\t\"n\n\x11\x43reateAppResponse\x12\x1c\n\x03\x61pp\x18\x01 \x01(\x0b\x32\x0f.memoire.v1.App\x12#\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x12.memoire.v1.ApiKey\x12\x16\n\x0e\x61pi_key_secret\x18\x03 \x01(\t\"\xab\x01\n\x11\x43reateUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12=\n\x08metadata\x18\x02 \x03(\x0b\x32+.memoire.v1.CreateUserRequest.MetadataEntry\x12\x15\n\rissue_api_key\x18\x03 \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x82\x01\n\x12\x43reateUserResponse\x12\x1e\n\x04user\x18\x01 \x01(\x0b\x32\x10.memoire.v1.User\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12#\n\x07\x61pi_key\x18\x03 \x01(\x0b\x32\x12.memoire.v1.ApiKey\x12\x16\n\x0e\x61pi_key_secret\x18\x04 \x01(\t\"\x8d\x01\n\x13\x43reateApiKeyRequest\x12&\n\x05scope\x18\x01 \x01(\x0e\x32\x17.memoire.v1.ApiKeyScope\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x14\x43reateApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.memoire.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\">\n\x13RotateApiKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0foverlap_seconds\x18\x02 \x01(\x03\"q\n\x14RotateApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.memoire.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12$\n\x08previous\x18\x03 \x01(\x0b\x32\x12.memoire.v1.ApiKey\"%\n\x13RevokeApiKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\";\n\x14RevokeApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.memoire.v1.ApiKey\"\xae\x01\n\x14\x43reateSessionRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12@\n\x08metadata\x18\x03 \x03(\x0b\x32..memoire.v1.CreateSessionRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"N\n\x15\x43reateSessionResponse\x12$\n\x07session\x18\x01 \x01(\x0b\x32\x13.memoire.v1.Session\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x32\x9c\x05\n\x0e\x41\x63\x63ountService\x12]\n\tCreateApp\x12\x1c.memoire.v1.CreateAppRequest\x1a\x1d.memoire.v1.CreateAppResponse\"\x13\x82\xd3\xe4\x93\x02\r\"\x08/v1/apps:\x01*\x12\x61\n\nCreateUser\x12\x1d.memoire.v1.CreateUserRequest\x1a\x1e.memoire.v1.CreateUserResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/v1/users:\x01*\x12\x66\n\x0c\x43reateApiKey\x12\x1f.memoire.v1.CreateApiKeyRequest\x1a .memoire.v1.CreateApiKeyResponse\"\x13\x82\xd3\xe4\x93\x02\r\"\x08/v1/keys:\x01*\x12v\n\x0cRotateApiKey\x12\x1f.memoire.v1.RotateApiKeyRequest\x1a .memoire.v1.RotateApiKeyResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/keys/{key_id}:rotate:\x01*\x12y\n\x0cRevokeApiKey\x12\x1f.memoire.v1.RevokeApiKeyRequest\x1a .memoire.v1.RevokeApiKeyResponse\"&\x90\x02\x02\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/keys/{key_id}:revoke:\x01*\x12m\n\rCreateSession\x12 .memoire.v1.CreateSessionRequest\x1a!.memoire.v1.CreateSessionResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/sessions:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,6 +38,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEUSERREQUEST_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_CREATESESSIONREQUEST_METADATAENTRY']._loaded_options = None
   _globals['_CREATESESSIONREQUEST_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_ACCOUNTSERVICE'].methods_by_name['CreateApp']._loaded_options = None
+  _globals['_ACCOUNTSERVICE'].methods_by_name['CreateApp']._serialized_options = b'\202\323\344\223\002\r\"\010/v1/apps:\001*'
   _globals['_ACCOUNTSERVICE'].methods_by_name['CreateUser']._loaded_options = None
   _globals['_ACCOUNTSERVICE'].methods_by_name['CreateUser']._serialized_options = b'\202\323\344\223\002\016\"\t/v1/users:\001*'
   _globals['_ACCOUNTSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
@@ -48,30 +50,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACCOUNTSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\220\002\002\202\323\344\223\002\035\"\030/v1/keys/{key_id}:revoke:\001*'
   _globals['_ACCOUNTSERVICE'].methods_by_name['CreateSession']._loaded_options = None
   _globals['_ACCOUNTSERVICE'].methods_by_name['CreateSession']._serialized_options = b'\202\323\344\223\002\021\"\014/v1/sessions:\001*'
-  _globals['_CREATEUSERREQUEST']._serialized_start=138
-  _globals['_CREATEUSERREQUEST']._serialized_end=309
-  _globals['_CREATEUSERREQUEST_METADATAENTRY']._serialized_start=262
-  _globals['_CREATEUSERREQUEST_METADATAENTRY']._serialized_end=309
-  _globals['_CREATEUSERRESPONSE']._serialized_start=312
-  _globals['_CREATEUSERRESPONSE']._serialized_end=442
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=445
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=586
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=588
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=663
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=665
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=727
-  _globals['_ROTATEAPIKEYRESPONSE']._serialized_start=729
-  _globals['_ROTATEAPIKEYRESPONSE']._serialized_end=842
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=844
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=881
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=883
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=942
-  _globals['_CREATESESSIONREQUEST']._serialized_start=945
-  _globals['_CREATESESSIONREQUEST']._serialized_end=1119
-  _globals['_CREATESESSIONREQUEST_METADATAENTRY']._serialized_start=262
-  _globals['_CREATESESSIONREQUEST_METADATAENTRY']._serialized_end=309
-  _globals['_CREATESESSIONRESPONSE']._serialized_start=1121
-  _globals['_CREATESESSIONRESPONSE']._serialized_end=1199
-  _globals['_ACCOUNTSERVICE']._serialized_start=1202
-  _globals['_ACCOUNTSERVICE']._serialized_end=1775
+  _globals['_CREATEAPPREQUEST']._serialized_start=137
+  _globals['_CREATEAPPREQUEST']._serialized_end=187
+  _globals['_CREATEAPPRESPONSE']._serialized_start=189
+  _globals['_CREATEAPPRESPONSE']._serialized_end=299
+  _globals['_CREATEUSERREQUEST']._serialized_start=302
+  _globals['_CREATEUSERREQUEST']._serialized_end=473
+  _globals['_CREATEUSERREQUEST_METADATAENTRY']._serialized_start=426
+  _globals['_CREATEUSERREQUEST_METADATAENTRY']._serialized_end=473
+  _globals['_CREATEUSERRESPONSE']._serialized_start=476
+  _globals['_CREATEUSERRESPONSE']._serialized_end=606
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=609
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=750
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=752
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=827
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=829
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=891
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_start=893
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_end=1006
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1008
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1045
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1047
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1106
+  _globals['_CREATESESSIONREQUEST']._serialized_start=1109
+  _globals['_CREATESESSIONREQUEST']._serialized_end=1283
+  _globals['_CREATESESSIONREQUEST_METADATAENTRY']._serialized_start=426
+  _globals['_CREATESESSIONREQUEST_METADATAENTRY']._serialized_end=473
+  _globals['_CREATESESSIONRESPONSE']._serialized_start=1285
+  _globals['_CREATESESSIONRESPONSE']._serialized_end=1363
+  _globals['_ACCOUNTSERVICE']._serialized_start=1366
+  _globals['_ACCOUNTSERVICE']._serialized_end=2034
 # @@protoc_insertion_point(module_scope)

@@ -11,6 +11,24 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CreateAppRequest(_message.Message):
+    __slots__ = ("name", "key_name")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    key_name: str
+    def __init__(self, name: _Optional[str] = ..., key_name: _Optional[str] = ...) -> None: ...
+
+class CreateAppResponse(_message.Message):
+    __slots__ = ("app", "api_key", "api_key_secret")
+    APP_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_SECRET_FIELD_NUMBER: _ClassVar[int]
+    app: _account_pb2.App
+    api_key: _account_pb2.ApiKey
+    api_key_secret: str
+    def __init__(self, app: _Optional[_Union[_account_pb2.App, _Mapping]] = ..., api_key: _Optional[_Union[_account_pb2.ApiKey, _Mapping]] = ..., api_key_secret: _Optional[str] = ...) -> None: ...
+
 class CreateUserRequest(_message.Message):
     __slots__ = ("user_id", "metadata", "issue_api_key")
     class MetadataEntry(_message.Message):

@@ -26,10 +26,12 @@ if _version_not_supported:
 
 
 class AccountServiceStub:
-    """AccountService manages an app's users, API keys and sessions.
+    """AccountService manages apps, their users, API keys and sessions.
 
-    Creating users and keys needs an app-scoped key; a user-scoped key may only
-    create sessions for its own user and rotate or revoke itself.
+    Creating an app needs the server's admin key (or open sign-up, a development
+    setting). Creating users and keys needs an app-scoped key, the app's admin
+    credential; a user-scoped key may only create sessions for its own user and
+    rotate or revoke itself.
     """
 
     def __init__(self, channel):
@@ -38,6 +40,11 @@ class AccountServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateApp = channel.unary_unary(
+                '/memoire.v1.AccountService/CreateApp',
+                request_serializer=memoire_dot_v1_dot_account__service__pb2.CreateAppRequest.SerializeToString,
+                response_deserializer=memoire_dot_v1_dot_account__service__pb2.CreateAppResponse.FromString,
+                _registered_method=True)
         self.CreateUser = channel.unary_unary(
                 '/memoire.v1.AccountService/CreateUser',
                 request_serializer=memoire_dot_v1_dot_account__service__pb2.CreateUserRequest.SerializeToString,
@@ -66,11 +73,20 @@ class AccountServiceStub:
 
 
 class AccountServiceServicer:
-    """AccountService manages an app's users, API keys and sessions.
+    """AccountService manages apps, their users, API keys and sessions.
 
-    Creating users and keys needs an app-scoped key; a user-scoped key may only
-    create sessions for its own user and rotate or revoke itself.
+    Creating an app needs the server's admin key (or open sign-up, a development
+    setting). Creating users and keys needs an app-scoped key, the app's admin
+    credential; a user-scoped key may only create sessions for its own user and
+    rotate or revoke itself.
     """
+
+    def CreateApp(self, request, context):
+        """CreateApp registers a new app (a tenant) and issues its first app-scoped key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def CreateUser(self, request, context):
         """CreateUser registers a user of the app; an existing id is returned unchanged.
@@ -110,6 +126,11 @@ class AccountServiceServicer:
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateApp': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApp,
+                    request_deserializer=memoire_dot_v1_dot_account__service__pb2.CreateAppRequest.FromString,
+                    response_serializer=memoire_dot_v1_dot_account__service__pb2.CreateAppResponse.SerializeToString,
+            ),
             'CreateUser': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateUser,
                     request_deserializer=memoire_dot_v1_dot_account__service__pb2.CreateUserRequest.FromString,
@@ -144,11 +165,40 @@ def add_AccountServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AccountService:
-    """AccountService manages an app's users, API keys and sessions.
+    """AccountService manages apps, their users, API keys and sessions.
 
-    Creating users and keys needs an app-scoped key; a user-scoped key may only
-    create sessions for its own user and rotate or revoke itself.
+    Creating an app needs the server's admin key (or open sign-up, a development
+    setting). Creating users and keys needs an app-scoped key, the app's admin
+    credential; a user-scoped key may only create sessions for its own user and
+    rotate or revoke itself.
     """
+
+    @staticmethod
+    def CreateApp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memoire.v1.AccountService/CreateApp',
+            memoire_dot_v1_dot_account__service__pb2.CreateAppRequest.SerializeToString,
+            memoire_dot_v1_dot_account__service__pb2.CreateAppResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def CreateUser(request,

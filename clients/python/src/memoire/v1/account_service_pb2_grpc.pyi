@@ -27,16 +27,20 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AccountServiceStub:
-    """AccountService manages an app's users, API keys and sessions.
+    """AccountService manages apps, their users, API keys and sessions.
 
-    Creating users and keys needs an app-scoped key; a user-scoped key may only
-    create sessions for its own user and rotate or revoke itself.
+    Creating an app needs the server's admin key (or open sign-up, a development
+    setting). Creating users and keys needs an app-scoped key, the app's admin
+    credential; a user-scoped key may only create sessions for its own user and
+    rotate or revoke itself.
     """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AccountServiceAsyncStub: ...
+    CreateApp: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.CreateAppRequest, _account_service_pb2.CreateAppResponse]
+    """CreateApp registers a new app (a tenant) and issues its first app-scoped key."""
     CreateUser: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.CreateUserRequest, _account_service_pb2.CreateUserResponse]
     """CreateUser registers a user of the app; an existing id is returned unchanged."""
     CreateApiKey: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.CreateApiKeyRequest, _account_service_pb2.CreateApiKeyResponse]
@@ -50,13 +54,17 @@ class AccountServiceStub:
 
 @_typing.type_check_only
 class AccountServiceAsyncStub(AccountServiceStub):
-    """AccountService manages an app's users, API keys and sessions.
+    """AccountService manages apps, their users, API keys and sessions.
 
-    Creating users and keys needs an app-scoped key; a user-scoped key may only
-    create sessions for its own user and rotate or revoke itself.
+    Creating an app needs the server's admin key (or open sign-up, a development
+    setting). Creating users and keys needs an app-scoped key, the app's admin
+    credential; a user-scoped key may only create sessions for its own user and
+    rotate or revoke itself.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    CreateApp: _aio.UnaryUnaryMultiCallable[_account_service_pb2.CreateAppRequest, _account_service_pb2.CreateAppResponse]  # type: ignore[assignment]
+    """CreateApp registers a new app (a tenant) and issues its first app-scoped key."""
     CreateUser: _aio.UnaryUnaryMultiCallable[_account_service_pb2.CreateUserRequest, _account_service_pb2.CreateUserResponse]  # type: ignore[assignment]
     """CreateUser registers a user of the app; an existing id is returned unchanged."""
     CreateApiKey: _aio.UnaryUnaryMultiCallable[_account_service_pb2.CreateApiKeyRequest, _account_service_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
@@ -69,11 +77,21 @@ class AccountServiceAsyncStub(AccountServiceStub):
     """CreateSession opens a session for a user; an existing id is returned unchanged."""
 
 class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
-    """AccountService manages an app's users, API keys and sessions.
+    """AccountService manages apps, their users, API keys and sessions.
 
-    Creating users and keys needs an app-scoped key; a user-scoped key may only
-    create sessions for its own user and rotate or revoke itself.
+    Creating an app needs the server's admin key (or open sign-up, a development
+    setting). Creating users and keys needs an app-scoped key, the app's admin
+    credential; a user-scoped key may only create sessions for its own user and
+    rotate or revoke itself.
     """
+
+    @_abc_1.abstractmethod
+    def CreateApp(
+        self,
+        request: _account_service_pb2.CreateAppRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.CreateAppResponse, _abc.Awaitable[_account_service_pb2.CreateAppResponse]]:
+        """CreateApp registers a new app (a tenant) and issues its first app-scoped key."""
 
     @_abc_1.abstractmethod
     def CreateUser(

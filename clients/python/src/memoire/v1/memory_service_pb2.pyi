@@ -2,6 +2,7 @@ import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from memoire.v1 import account_pb2 as _account_pb2
 from memoire.v1 import memory_pb2 as _memory_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -270,6 +271,28 @@ class ForgetUserResponse(_message.Message):
     deleted_messages: int
     deleted_memories: int
     def __init__(self, deleted_messages: _Optional[int] = ..., deleted_memories: _Optional[int] = ...) -> None: ...
+
+class ExportUserRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class ExportUserResponse(_message.Message):
+    __slots__ = ("user", "session", "message", "memory", "event", "extraction")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_FIELD_NUMBER: _ClassVar[int]
+    user: _account_pb2.User
+    session: _account_pb2.Session
+    message: _memory_pb2.Message
+    memory: _memory_pb2.Memory
+    event: _memory_pb2.MemoryEvent
+    extraction: _memory_pb2.Extraction
+    def __init__(self, user: _Optional[_Union[_account_pb2.User, _Mapping]] = ..., session: _Optional[_Union[_account_pb2.Session, _Mapping]] = ..., message: _Optional[_Union[_memory_pb2.Message, _Mapping]] = ..., memory: _Optional[_Union[_memory_pb2.Memory, _Mapping]] = ..., event: _Optional[_Union[_memory_pb2.MemoryEvent, _Mapping]] = ..., extraction: _Optional[_Union[_memory_pb2.Extraction, _Mapping]] = ...) -> None: ...
 
 class TurnStart(_message.Message):
     __slots__ = ("turn_id", "user_id", "session_id", "user_message", "recall_limit", "create_time")

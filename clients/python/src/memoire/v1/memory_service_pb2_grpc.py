@@ -94,6 +94,11 @@ class MemoryServiceStub:
                 request_serializer=memoire_dot_v1_dot_memory__service__pb2.ForgetUserRequest.SerializeToString,
                 response_deserializer=memoire_dot_v1_dot_memory__service__pb2.ForgetUserResponse.FromString,
                 _registered_method=True)
+        self.ExportUser = channel.unary_stream(
+                '/memoire.v1.MemoryService/ExportUser',
+                request_serializer=memoire_dot_v1_dot_memory__service__pb2.ExportUserRequest.SerializeToString,
+                response_deserializer=memoire_dot_v1_dot_memory__service__pb2.ExportUserResponse.FromString,
+                _registered_method=True)
 
 
 class MemoryServiceServicer:
@@ -181,6 +186,15 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportUser(self, request, context):
+        """ExportUser streams everything stored about one user, read from one snapshot:
+        the user, then sessions, messages, memories (superseded ones included), their
+        events, and extraction jobs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -238,6 +252,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.ForgetUser,
                     request_deserializer=memoire_dot_v1_dot_memory__service__pb2.ForgetUserRequest.FromString,
                     response_serializer=memoire_dot_v1_dot_memory__service__pb2.ForgetUserResponse.SerializeToString,
+            ),
+            'ExportUser': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportUser,
+                    request_deserializer=memoire_dot_v1_dot_memory__service__pb2.ExportUserRequest.FromString,
+                    response_serializer=memoire_dot_v1_dot_memory__service__pb2.ExportUserResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -542,6 +561,33 @@ class MemoryService:
             '/memoire.v1.MemoryService/ForgetUser',
             memoire_dot_v1_dot_memory__service__pb2.ForgetUserRequest.SerializeToString,
             memoire_dot_v1_dot_memory__service__pb2.ForgetUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/memoire.v1.MemoryService/ExportUser',
+            memoire_dot_v1_dot_memory__service__pb2.ExportUserRequest.SerializeToString,
+            memoire_dot_v1_dot_memory__service__pb2.ExportUserResponse.FromString,
             options,
             channel_credentials,
             insecure,

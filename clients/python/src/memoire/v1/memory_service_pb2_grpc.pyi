@@ -60,6 +60,11 @@ class MemoryServiceStub:
     """GetExtraction returns the state of an extraction job and the facts it produced."""
     ForgetUser: _grpc.UnaryUnaryMultiCallable[_memory_service_pb2.ForgetUserRequest, _memory_service_pb2.ForgetUserResponse]
     """ForgetUser erases every message, memory, event and job of one user."""
+    ExportUser: _grpc.UnaryStreamMultiCallable[_memory_service_pb2.ExportUserRequest, _memory_service_pb2.ExportUserResponse]
+    """ExportUser streams everything stored about one user, read from one snapshot:
+    the user, then sessions, messages, memories (superseded ones included), their
+    events, and extraction jobs.
+    """
 
 @_typing.type_check_only
 class MemoryServiceAsyncStub(MemoryServiceStub):
@@ -93,6 +98,11 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     """GetExtraction returns the state of an extraction job and the facts it produced."""
     ForgetUser: _aio.UnaryUnaryMultiCallable[_memory_service_pb2.ForgetUserRequest, _memory_service_pb2.ForgetUserResponse]  # type: ignore[assignment]
     """ForgetUser erases every message, memory, event and job of one user."""
+    ExportUser: _aio.UnaryStreamMultiCallable[_memory_service_pb2.ExportUserRequest, _memory_service_pb2.ExportUserResponse]  # type: ignore[assignment]
+    """ExportUser streams everything stored about one user, read from one snapshot:
+    the user, then sessions, messages, memories (superseded ones included), their
+    events, and extraction jobs.
+    """
 
 class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
     """MemoryService takes in conversations and hands back what matters about each user.
@@ -189,5 +199,16 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_memory_service_pb2.ForgetUserResponse, _abc.Awaitable[_memory_service_pb2.ForgetUserResponse]]:
         """ForgetUser erases every message, memory, event and job of one user."""
+
+    @_abc_1.abstractmethod
+    def ExportUser(
+        self,
+        request: _memory_service_pb2.ExportUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_memory_service_pb2.ExportUserResponse], _abc.AsyncIterator[_memory_service_pb2.ExportUserResponse]]:
+        """ExportUser streams everything stored about one user, read from one snapshot:
+        the user, then sessions, messages, memories (superseded ones included), their
+        events, and extraction jobs.
+        """
 
 def add_MemoryServiceServicer_to_server(servicer: MemoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

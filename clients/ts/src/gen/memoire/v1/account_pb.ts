@@ -12,7 +12,42 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file memoire/v1/account.proto.
  */
 export const file_memoire_v1_account: GenFile = /*@__PURE__*/
-  fileDesc("ChhtZW1vaXJlL3YxL2FjY291bnQucHJvdG8SCm1lbW9pcmUudjEipgEKBFVzZXISCgoCaWQYASABKAkSMAoIbWV0YWRhdGEYAiADKAsyHi5tZW1vaXJlLnYxLlVzZXIuTWV0YWRhdGFFbnRyeRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIu4BCgZBcGlLZXkSCgoCaWQYASABKAkSJgoFc2NvcGUYAiABKA4yFy5tZW1vaXJlLnYxLkFwaUtleVNjb3BlEg8KB3VzZXJfaWQYAyABKAkSDAoEbmFtZRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK9AQoHU2Vzc2lvbhIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEi8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCghtZXRhZGF0YRgEIAMoCzIhLm1lbW9pcmUudjEuU2Vzc2lvbi5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASpbCgtBcGlLZXlTY29wZRIdChlBUElfS0VZX1NDT1BFX1VOU1BFQ0lGSUVEEAASFQoRQVBJX0tFWV9TQ09QRV9BUFAQARIWChJBUElfS0VZX1NDT1BFX1VTRVIQAmIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChhtZW1vaXJlL3YxL2FjY291bnQucHJvdG8SCm1lbW9pcmUudjEiUAoDQXBwEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqYBCgRVc2VyEgoKAmlkGAEgASgJEjAKCG1ldGFkYXRhGAIgAygLMh4ubWVtb2lyZS52MS5Vc2VyLk1ldGFkYXRhRW50cnkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLuAQoGQXBpS2V5EgoKAmlkGAEgASgJEiYKBXNjb3BlGAIgASgOMhcubWVtb2lyZS52MS5BcGlLZXlTY29wZRIPCgd1c2VyX2lkGAMgASgJEgwKBG5hbWUYBCABKAkSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAivQEKB1Nlc3Npb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoIbWV0YWRhdGEYBCADKAsyIS5tZW1vaXJlLnYxLlNlc3Npb24uTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEqWwoLQXBpS2V5U2NvcGUSHQoZQVBJX0tFWV9TQ09QRV9VTlNQRUNJRklFRBAAEhUKEUFQSV9LRVlfU0NPUEVfQVBQEAESFgoSQVBJX0tFWV9TQ09QRV9VU0VSEAJiBnByb3RvMw", [file_google_protobuf_timestamp]);
+
+/**
+ * An App is one tenant: its users, keys and memories are invisible to every other app.
+ *
+ * @generated from message memoire.v1.App
+ */
+export type App = Message<"memoire.v1.App"> & {
+  /**
+   * Server-assigned id, a UUID string.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * A human label.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * When the app was created.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 3;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message memoire.v1.App.
+ * Use `create(AppSchema)` to create a new message.
+ */
+export const AppSchema: GenMessage<App> = /*@__PURE__*/
+  messageDesc(file_memoire_v1_account, 0);
 
 /**
  * A User is one end user of an app, known by the app's own id.
@@ -47,7 +82,7 @@ export type User = Message<"memoire.v1.User"> & {
  * Use `create(UserSchema)` to create a new message.
  */
 export const UserSchema: GenMessage<User> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_account, 0);
+  messageDesc(file_memoire_v1_account, 1);
 
 /**
  * An ApiKey is a credential; its secret is shown only when it is created.
@@ -110,7 +145,7 @@ export type ApiKey = Message<"memoire.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_account, 1);
+  messageDesc(file_memoire_v1_account, 2);
 
 /**
  * A Session groups the messages of one conversation.
@@ -152,7 +187,7 @@ export type Session = Message<"memoire.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_account, 2);
+  messageDesc(file_memoire_v1_account, 3);
 
 /**
  * ApiKeyScope says whom a key may act for.

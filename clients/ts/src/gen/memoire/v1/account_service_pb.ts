@@ -7,7 +7,7 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { ApiKey, ApiKeyScope, Session, User } from "./account_pb.js";
+import type { ApiKey, ApiKeyScope, App, Session, User } from "./account_pb.js";
 import { file_memoire_v1_account } from "./account_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -15,7 +15,70 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file memoire/v1/account_service.proto.
  */
 export const file_memoire_v1_account_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBtZW1vaXJlL3YxL2FjY291bnRfc2VydmljZS5wcm90bxIKbWVtb2lyZS52MSKrAQoRQ3JlYXRlVXNlclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRI9CghtZXRhZGF0YRgCIAMoCzIrLm1lbW9pcmUudjEuQ3JlYXRlVXNlclJlcXVlc3QuTWV0YWRhdGFFbnRyeRIVCg1pc3N1ZV9hcGlfa2V5GAMgASgIGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKCAQoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC5tZW1vaXJlLnYxLlVzZXISDwoHY3JlYXRlZBgCIAEoCBIjCgdhcGlfa2V5GAMgASgLMhIubWVtb2lyZS52MS5BcGlLZXkSFgoOYXBpX2tleV9zZWNyZXQYBCABKAkijQEKE0NyZWF0ZUFwaUtleVJlcXVlc3QSJgoFc2NvcGUYASABKA4yFy5tZW1vaXJlLnYxLkFwaUtleVNjb3BlEg8KB3VzZXJfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSwoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USIwoHYXBpX2tleRgBIAEoCzISLm1lbW9pcmUudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSI+ChNSb3RhdGVBcGlLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCRIXCg9vdmVybGFwX3NlY29uZHMYAiABKAMicQoUUm90YXRlQXBpS2V5UmVzcG9uc2USIwoHYXBpX2tleRgBIAEoCzISLm1lbW9pcmUudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCRIkCghwcmV2aW91cxgDIAEoCzISLm1lbW9pcmUudjEuQXBpS2V5IiUKE1Jldm9rZUFwaUtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJIjsKFFJldm9rZUFwaUtleVJlc3BvbnNlEiMKB2FwaV9rZXkYASABKAsyEi5tZW1vaXJlLnYxLkFwaUtleSKuAQoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEkAKCG1ldGFkYXRhGAMgAygLMi4ubWVtb2lyZS52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdC5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJOChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USJAoHc2Vzc2lvbhgBIAEoCzITLm1lbW9pcmUudjEuU2Vzc2lvbhIPCgdjcmVhdGVkGAIgASgIMr0ECg5BY2NvdW50U2VydmljZRJhCgpDcmVhdGVVc2VyEh0ubWVtb2lyZS52MS5DcmVhdGVVc2VyUmVxdWVzdBoeLm1lbW9pcmUudjEuQ3JlYXRlVXNlclJlc3BvbnNlIhSC0+STAg46ASoiCS92MS91c2VycxJmCgxDcmVhdGVBcGlLZXkSHy5tZW1vaXJlLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIC5tZW1vaXJlLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlIhOC0+STAg06ASoiCC92MS9rZXlzEnYKDFJvdGF0ZUFwaUtleRIfLm1lbW9pcmUudjEuUm90YXRlQXBpS2V5UmVxdWVzdBogLm1lbW9pcmUudjEuUm90YXRlQXBpS2V5UmVzcG9uc2UiI4LT5JMCHToBKiIYL3YxL2tleXMve2tleV9pZH06cm90YXRlEnkKDFJldm9rZUFwaUtleRIfLm1lbW9pcmUudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBogLm1lbW9pcmUudjEuUmV2b2tlQXBpS2V5UmVzcG9uc2UiJpACAoLT5JMCHToBKiIYL3YxL2tleXMve2tleV9pZH06cmV2b2tlEm0KDUNyZWF0ZVNlc3Npb24SIC5tZW1vaXJlLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0GiEubWVtb2lyZS52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2UiF4LT5JMCEToBKiIML3YxL3Nlc3Npb25zYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_timestamp, file_memoire_v1_account]);
+  fileDesc("CiBtZW1vaXJlL3YxL2FjY291bnRfc2VydmljZS5wcm90bxIKbWVtb2lyZS52MSIyChBDcmVhdGVBcHBSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIa2V5X25hbWUYAiABKAkibgoRQ3JlYXRlQXBwUmVzcG9uc2USHAoDYXBwGAEgASgLMg8ubWVtb2lyZS52MS5BcHASIwoHYXBpX2tleRgCIAEoCzISLm1lbW9pcmUudjEuQXBpS2V5EhYKDmFwaV9rZXlfc2VjcmV0GAMgASgJIqsBChFDcmVhdGVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEj0KCG1ldGFkYXRhGAIgAygLMisubWVtb2lyZS52MS5DcmVhdGVVc2VyUmVxdWVzdC5NZXRhZGF0YUVudHJ5EhUKDWlzc3VlX2FwaV9rZXkYAyABKAgaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIoIBChJDcmVhdGVVc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLm1lbW9pcmUudjEuVXNlchIPCgdjcmVhdGVkGAIgASgIEiMKB2FwaV9rZXkYAyABKAsyEi5tZW1vaXJlLnYxLkFwaUtleRIWCg5hcGlfa2V5X3NlY3JldBgEIAEoCSKNAQoTQ3JlYXRlQXBpS2V5UmVxdWVzdBImCgVzY29wZRgBIAEoDjIXLm1lbW9pcmUudjEuQXBpS2V5U2NvcGUSDwoHdXNlcl9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLChRDcmVhdGVBcGlLZXlSZXNwb25zZRIjCgdhcGlfa2V5GAEgASgLMhIubWVtb2lyZS52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJIj4KE1JvdGF0ZUFwaUtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJEhcKD292ZXJsYXBfc2Vjb25kcxgCIAEoAyJxChRSb3RhdGVBcGlLZXlSZXNwb25zZRIjCgdhcGlfa2V5GAEgASgLMhIubWVtb2lyZS52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJEiQKCHByZXZpb3VzGAMgASgLMhIubWVtb2lyZS52MS5BcGlLZXkiJQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkiOwoUUmV2b2tlQXBpS2V5UmVzcG9uc2USIwoHYXBpX2tleRgBIAEoCzISLm1lbW9pcmUudjEuQXBpS2V5Iq4BChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSQAoIbWV0YWRhdGEYAyADKAsyLi5tZW1vaXJlLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Lk1ldGFkYXRhRW50cnkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk4KFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIkCgdzZXNzaW9uGAEgASgLMhMubWVtb2lyZS52MS5TZXNzaW9uEg8KB2NyZWF0ZWQYAiABKAgynAUKDkFjY291bnRTZXJ2aWNlEl0KCUNyZWF0ZUFwcBIcLm1lbW9pcmUudjEuQ3JlYXRlQXBwUmVxdWVzdBodLm1lbW9pcmUudjEuQ3JlYXRlQXBwUmVzcG9uc2UiE4LT5JMCDToBKiIIL3YxL2FwcHMSYQoKQ3JlYXRlVXNlchIdLm1lbW9pcmUudjEuQ3JlYXRlVXNlclJlcXVlc3QaHi5tZW1vaXJlLnYxLkNyZWF0ZVVzZXJSZXNwb25zZSIUgtPkkwIOOgEqIgkvdjEvdXNlcnMSZgoMQ3JlYXRlQXBpS2V5Eh8ubWVtb2lyZS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiAubWVtb2lyZS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZSITgtPkkwINOgEqIggvdjEva2V5cxJ2CgxSb3RhdGVBcGlLZXkSHy5tZW1vaXJlLnYxLlJvdGF0ZUFwaUtleVJlcXVlc3QaIC5tZW1vaXJlLnYxLlJvdGF0ZUFwaUtleVJlc3BvbnNlIiOC0+STAh06ASoiGC92MS9rZXlzL3trZXlfaWR9OnJvdGF0ZRJ5CgxSZXZva2VBcGlLZXkSHy5tZW1vaXJlLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIC5tZW1vaXJlLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlIiaQAgKC0+STAh06ASoiGC92MS9rZXlzL3trZXlfaWR9OnJldm9rZRJtCg1DcmVhdGVTZXNzaW9uEiAubWVtb2lyZS52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBohLm1lbW9pcmUudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlIheC0+STAhE6ASoiDC92MS9zZXNzaW9uc2IGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_timestamp, file_memoire_v1_account]);
+
+/**
+ * CreateAppRequest names the app to create.
+ *
+ * @generated from message memoire.v1.CreateAppRequest
+ */
+export type CreateAppRequest = Message<"memoire.v1.CreateAppRequest"> & {
+  /**
+   * A unique name for the app, 1 to 128 characters.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * A label for the app's first key, at most 128 characters.
+   *
+   * @generated from field: string key_name = 2;
+   */
+  keyName: string;
+};
+
+/**
+ * Describes the message memoire.v1.CreateAppRequest.
+ * Use `create(CreateAppRequestSchema)` to create a new message.
+ */
+export const CreateAppRequestSchema: GenMessage<CreateAppRequest> = /*@__PURE__*/
+  messageDesc(file_memoire_v1_account_service, 0);
+
+/**
+ * CreateAppResponse returns the app and its first key.
+ *
+ * @generated from message memoire.v1.CreateAppResponse
+ */
+export type CreateAppResponse = Message<"memoire.v1.CreateAppResponse"> & {
+  /**
+   * The new app.
+   *
+   * @generated from field: memoire.v1.App app = 1;
+   */
+  app?: App | undefined;
+
+  /**
+   * The app-scoped key issued with it.
+   *
+   * @generated from field: memoire.v1.ApiKey api_key = 2;
+   */
+  apiKey?: ApiKey | undefined;
+
+  /**
+   * The key's secret, shown only here.
+   *
+   * @generated from field: string api_key_secret = 3;
+   */
+  apiKeySecret: string;
+};
+
+/**
+ * Describes the message memoire.v1.CreateAppResponse.
+ * Use `create(CreateAppResponseSchema)` to create a new message.
+ */
+export const CreateAppResponseSchema: GenMessage<CreateAppResponse> = /*@__PURE__*/
+  messageDesc(file_memoire_v1_account_service, 1);
 
 /**
  * CreateUserRequest names the user to create.
@@ -50,7 +113,7 @@ export type CreateUserRequest = Message<"memoire.v1.CreateUserRequest"> & {
  * Use `create(CreateUserRequestSchema)` to create a new message.
  */
 export const CreateUserRequestSchema: GenMessage<CreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_account_service, 0);
+  messageDesc(file_memoire_v1_account_service, 2);
 
 /**
  * CreateUserResponse returns the user and, when asked for, a key.
@@ -92,7 +155,7 @@ export type CreateUserResponse = Message<"memoire.v1.CreateUserResponse"> & {
  * Use `create(CreateUserResponseSchema)` to create a new message.
  */
 export const CreateUserResponseSchema: GenMessage<CreateUserResponse> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_account_service, 1);
+  messageDesc(file_memoire_v1_account_service, 3);
 
 /**
  * CreateApiKeyRequest describes the key to issue.
@@ -134,7 +197,7 @@ export type CreateApiKeyRequest = Message<"memoire.v1.CreateApiKeyRequest"> & {
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_account_service, 2);
+  messageDesc(file_memoire_v1_account_service, 4);
 
 /**
  * CreateApiKeyResponse returns the key and its secret.
@@ -162,7 +225,7 @@ export type CreateApiKeyResponse = Message<"memoire.v1.CreateApiKeyResponse"> & 
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_account_service, 3);
+  messageDesc(file_memoire_v1_account_service, 5);
 
 /**
  * RotateApiKeyRequest names the key to replace.
@@ -190,7 +253,7 @@ export type RotateApiKeyRequest = Message<"memoire.v1.RotateApiKeyRequest"> & {
  * Use `create(RotateApiKeyRequestSchema)` to create a new message.
  */
 export const RotateApiKeyRequestSchema: GenMessage<RotateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_account_service, 4);
+  messageDesc(file_memoire_v1_account_service, 6);
 
 /**
  * RotateApiKeyResponse returns the replacement.
@@ -225,7 +288,7 @@ export type RotateApiKeyResponse = Message<"memoire.v1.RotateApiKeyResponse"> & 
  * Use `create(RotateApiKeyResponseSchema)` to create a new message.
  */
 export const RotateApiKeyResponseSchema: GenMessage<RotateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_account_service, 5);
+  messageDesc(file_memoire_v1_account_service, 7);
 
 /**
  * RevokeApiKeyRequest names the key to revoke.
@@ -246,7 +309,7 @@ export type RevokeApiKeyRequest = Message<"memoire.v1.RevokeApiKeyRequest"> & {
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_account_service, 6);
+  messageDesc(file_memoire_v1_account_service, 8);
 
 /**
  * RevokeApiKeyResponse returns the revoked key.
@@ -267,7 +330,7 @@ export type RevokeApiKeyResponse = Message<"memoire.v1.RevokeApiKeyResponse"> & 
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_account_service, 7);
+  messageDesc(file_memoire_v1_account_service, 9);
 
 /**
  * CreateSessionRequest opens a session.
@@ -302,7 +365,7 @@ export type CreateSessionRequest = Message<"memoire.v1.CreateSessionRequest"> & 
  * Use `create(CreateSessionRequestSchema)` to create a new message.
  */
 export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_account_service, 8);
+  messageDesc(file_memoire_v1_account_service, 10);
 
 /**
  * CreateSessionResponse returns the session.
@@ -330,17 +393,29 @@ export type CreateSessionResponse = Message<"memoire.v1.CreateSessionResponse"> 
  * Use `create(CreateSessionResponseSchema)` to create a new message.
  */
 export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_account_service, 9);
+  messageDesc(file_memoire_v1_account_service, 11);
 
 /**
- * AccountService manages an app's users, API keys and sessions.
+ * AccountService manages apps, their users, API keys and sessions.
  *
- * Creating users and keys needs an app-scoped key; a user-scoped key may only
- * create sessions for its own user and rotate or revoke itself.
+ * Creating an app needs the server's admin key (or open sign-up, a development
+ * setting). Creating users and keys needs an app-scoped key, the app's admin
+ * credential; a user-scoped key may only create sessions for its own user and
+ * rotate or revoke itself.
  *
  * @generated from service memoire.v1.AccountService
  */
 export const AccountService: GenService<{
+  /**
+   * CreateApp registers a new app (a tenant) and issues its first app-scoped key.
+   *
+   * @generated from rpc memoire.v1.AccountService.CreateApp
+   */
+  createApp: {
+    methodKind: "unary";
+    input: typeof CreateAppRequestSchema;
+    output: typeof CreateAppResponseSchema;
+  },
   /**
    * CreateUser registers a user of the app; an existing id is returned unchanged.
    *

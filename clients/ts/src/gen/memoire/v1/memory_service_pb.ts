@@ -7,7 +7,9 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Extraction, ExtractionState, Memory, MemoryEvent, MemoryKind, Role, TemporalState } from "./memory_pb.js";
+import type { Session, User } from "./account_pb.js";
+import { file_memoire_v1_account } from "./account_pb.js";
+import type { Extraction, ExtractionState, Memory, MemoryEvent, MemoryKind, Message as Message$1, Role, TemporalState } from "./memory_pb.js";
 import { file_memoire_v1_memory } from "./memory_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -15,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file memoire/v1/memory_service.proto.
  */
 export const file_memoire_v1_memory_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9tZW1vaXJlL3YxL21lbW9yeV9zZXJ2aWNlLnByb3RvEgptZW1vaXJlLnYxIvYBCgxNZXNzYWdlSW5wdXQSHgoEcm9sZRgBIAEoDjIQLm1lbW9pcmUudjEuUm9sZRIPCgdjb250ZW50GAIgASgJEhkKEWNsaWVudF9tZXNzYWdlX2lkGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI4CghtZXRhZGF0YRgFIAMoCzImLm1lbW9pcmUudjEuTWVzc2FnZUlucHV0Lk1ldGFkYXRhRW50cnkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInkKDUluZ2VzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEioKCG1lc3NhZ2VzGAMgAygLMhgubWVtb2lyZS52MS5NZXNzYWdlSW5wdXQSFwoPc2tpcF9leHRyYWN0aW9uGAQgASgIIowBCg5Jbmdlc3RSZXNwb25zZRITCgttZXNzYWdlX2lkcxgBIAMoCRIVCg1leHRyYWN0aW9uX2lkGAIgASgJEjUKEGV4dHJhY3Rpb25fc3RhdGUYAyABKA4yGy5tZW1vaXJlLnYxLkV4dHJhY3Rpb25TdGF0ZRIXCg9kdXBsaWNhdGVfY291bnQYBCABKAUi5QIKCUZhY3RJbnB1dBIPCgdjb250ZW50GAEgASgJEhAKCGNhdGVnb3J5GAIgASgJEgwKBHNsb3QYAyABKAkSMQoOdGVtcG9yYWxfc3RhdGUYBCABKA4yGS5tZW1vaXJlLnYxLlRlbXBvcmFsU3RhdGUSEgoKY29uZmlkZW5jZRgFIAEoARIRCgllc3NlbnRpYWwYBiABKAgSMwoPdmFsaWRfZnJvbV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYW5ndWFnZRgIIAEoCRI1CghtZXRhZGF0YRgJIAMoCzIjLm1lbW9pcmUudjEuRmFjdElucHV0Lk1ldGFkYXRhRW50cnkSDQoFdmFsdWUYCiABKAkSDwoHcmV0cmFjdBgLIAEoCBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiXwoSQWRkTWVtb3JpZXNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSJAoFZmFjdHMYAiADKAsyFS5tZW1vaXJlLnYxLkZhY3RJbnB1dBISCgpyZXF1ZXN0X2lkGAMgASgJIjsKE0FkZE1lbW9yaWVzUmVzcG9uc2USJAoIbWVtb3JpZXMYASADKAsyEi5tZW1vaXJlLnYxLk1lbW9yeSK2AgoNUmVjYWxsUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEg0KBXF1ZXJ5GAIgASgJEg0KBWxpbWl0GAMgASgFEiUKBWtpbmRzGAQgAygOMhYubWVtb2lyZS52MS5NZW1vcnlLaW5kEhIKCmNhdGVnb3JpZXMYBSADKAkSGQoRY3VycmVudF92aWV3X29ubHkYBiABKAgSLgoKYXNfb2ZfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNlc3Npb25faWQYCiABKAkilQEKDlNjb3JlQnJlYWtkb3duEg4KBnZlY3RvchgBIAEoARIRCglmdWxsX3RleHQYAiABKAESDwoHdHJpZ3JhbRgDIAEoARINCgVmdXNlZBgEIAEoARIZChFjb25maWRlbmNlX3dlaWdodBgFIAEoARIWCg5yZWNlbmN5X3dlaWdodBgGIAEoARINCgVmaW5hbBgHIAEoASJaCglSZWNhbGxIaXQSIgoGbWVtb3J5GAEgASgLMhIubWVtb2lyZS52MS5NZW1vcnkSKQoFc2NvcmUYAiABKAsyGi5tZW1vaXJlLnYxLlNjb3JlQnJlYWtkb3duIjUKDlJlY2FsbFJlc3BvbnNlEiMKBGhpdHMYASADKAsyFS5tZW1vaXJlLnYxLlJlY2FsbEhpdCIyChBDb25zY2lvdXNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDQoFbGltaXQYAiABKAUiTwoRQ29uc2Npb3VzUmVzcG9uc2USJAoIbWVtb3JpZXMYASADKAsyEi5tZW1vaXJlLnYxLk1lbW9yeRIUCgxwcm9tcHRfYmxvY2sYAiABKAkirgEKE0xpc3RNZW1vcmllc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIkCgRraW5kGAQgASgOMhYubWVtb2lyZS52MS5NZW1vcnlLaW5kEhAKCGNhdGVnb3J5GAUgASgJEgwKBHNsb3QYBiABKAkSGQoRY3VycmVudF92aWV3X29ubHkYByABKAgiVQoUTGlzdE1lbW9yaWVzUmVzcG9uc2USJAoIbWVtb3JpZXMYASADKAsyEi5tZW1vaXJlLnYxLk1lbW9yeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoQR2V0TWVtb3J5UmVxdWVzdBIRCgltZW1vcnlfaWQYASABKAkiNwoRR2V0TWVtb3J5UmVzcG9uc2USIgoGbWVtb3J5GAEgASgLMhIubWVtb2lyZS52MS5NZW1vcnkiKAoTRGVsZXRlTWVtb3J5UmVxdWVzdBIRCgltZW1vcnlfaWQYASABKAkiKQoURGVsZXRlTWVtb3J5UmVzcG9uc2USEQoJbWVtb3J5X2lkGAEgASgJIlMKF0dldE1lbW9yeUhpc3RvcnlSZXF1ZXN0EhEKCW1lbW9yeV9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJcChhHZXRNZW1vcnlIaXN0b3J5UmVzcG9uc2USJwoGZXZlbnRzGAEgAygLMhcubWVtb2lyZS52MS5NZW1vcnlFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLQoUR2V0RXh0cmFjdGlvblJlcXVlc3QSFQoNZXh0cmFjdGlvbl9pZBgBIAEoCSJDChVHZXRFeHRyYWN0aW9uUmVzcG9uc2USKgoKZXh0cmFjdGlvbhgBIAEoCzIWLm1lbW9pcmUudjEuRXh0cmFjdGlvbiIkChFGb3JnZXRVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIkgKEkZvcmdldFVzZXJSZXNwb25zZRIYChBkZWxldGVkX21lc3NhZ2VzGAEgASgDEhgKEGRlbGV0ZWRfbWVtb3JpZXMYAiABKAMingEKCVR1cm5TdGFydBIPCgd0dXJuX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCRIUCgx1c2VyX21lc3NhZ2UYBCABKAkSFAoMcmVjYWxsX2xpbWl0GAUgASgFEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIvCg5Bc3Npc3RhbnREZWx0YRIPCgd0dXJuX2lkGAEgASgJEgwKBHRleHQYAiABKAkiSAoHVHVybkVuZBIPCgd0dXJuX2lkGAEgASgJEhkKEWFzc2lzdGFudF9tZXNzYWdlGAIgASgJEhEKCWFiYW5kb25lZBgDIAEoCCKWAQoST2JzZXJ2ZUNoYXRSZXF1ZXN0EiYKBXN0YXJ0GAEgASgLMhUubWVtb2lyZS52MS5UdXJuU3RhcnRIABIrCgVkZWx0YRgCIAEoCzIaLm1lbW9pcmUudjEuQXNzaXN0YW50RGVsdGFIABIiCgNlbmQYAyABKAsyEy5tZW1vaXJlLnYxLlR1cm5FbmRIAEIHCgVldmVudCKEAQoLVHVybkNvbnRleHQSDwoHdHVybl9pZBgBIAEoCRIlCgljb25zY2lvdXMYAiADKAsyEi5tZW1vaXJlLnYxLk1lbW9yeRInCghyZWNhbGxlZBgDIAMoCzIVLm1lbW9pcmUudjEuUmVjYWxsSGl0EhQKDHByb21wdF9ibG9jaxgEIAEoCSJJCgpUdXJuU3RvcmVkEg8KB3R1cm5faWQYASABKAkSEwoLbWVzc2FnZV9pZHMYAiADKAkSFQoNZXh0cmFjdGlvbl9pZBgDIAEoCSK8AQoMTWVtb3J5VXBkYXRlEg8KB3R1cm5faWQYASABKAkSFQoNZXh0cmFjdGlvbl9pZBgCIAEoCRInCgZldmVudHMYAyADKAsyFy5tZW1vaXJlLnYxLk1lbW9yeUV2ZW50EiQKCG1lbW9yaWVzGAQgAygLMhIubWVtb2lyZS52MS5NZW1vcnkSNQoQZXh0cmFjdGlvbl9zdGF0ZRgFIAEoDjIbLm1lbW9pcmUudjEuRXh0cmFjdGlvblN0YXRlIqABChNPYnNlcnZlQ2hhdFJlc3BvbnNlEioKB2NvbnRleHQYASABKAsyFy5tZW1vaXJlLnYxLlR1cm5Db250ZXh0SAASKAoGc3RvcmVkGAIgASgLMhYubWVtb2lyZS52MS5UdXJuU3RvcmVkSAASKgoGdXBkYXRlGAMgASgLMhgubWVtb2lyZS52MS5NZW1vcnlVcGRhdGVIAEIHCgVldmVudDK9CQoNTWVtb3J5U2VydmljZRJWCgZJbmdlc3QSGS5tZW1vaXJlLnYxLkluZ2VzdFJlcXVlc3QaGi5tZW1vaXJlLnYxLkluZ2VzdFJlc3BvbnNlIhWC0+STAg86ASoiCi92MS9pbmdlc3QSZwoLQWRkTWVtb3JpZXMSHi5tZW1vaXJlLnYxLkFkZE1lbW9yaWVzUmVxdWVzdBofLm1lbW9pcmUudjEuQWRkTWVtb3JpZXNSZXNwb25zZSIXgtPkkwIROgEqIgwvdjEvbWVtb3JpZXMSWQoGUmVjYWxsEhkubWVtb2lyZS52MS5SZWNhbGxSZXF1ZXN0GhoubWVtb2lyZS52MS5SZWNhbGxSZXNwb25zZSIYkAIBgtPkkwIPOgEqIgovdjEvcmVjYWxsEmIKCUNvbnNjaW91cxIcLm1lbW9pcmUudjEuQ29uc2Npb3VzUmVxdWVzdBodLm1lbW9pcmUudjEuQ29uc2Npb3VzUmVzcG9uc2UiGJACAYLT5JMCDxINL3YxL2NvbnNjaW91cxJSCgtPYnNlcnZlQ2hhdBIeLm1lbW9pcmUudjEuT2JzZXJ2ZUNoYXRSZXF1ZXN0Gh8ubWVtb2lyZS52MS5PYnNlcnZlQ2hhdFJlc3BvbnNlKAEwARJqCgxMaXN0TWVtb3JpZXMSHy5tZW1vaXJlLnYxLkxpc3RNZW1vcmllc1JlcXVlc3QaIC5tZW1vaXJlLnYxLkxpc3RNZW1vcmllc1Jlc3BvbnNlIheQAgGC0+STAg4SDC92MS9tZW1vcmllcxJtCglHZXRNZW1vcnkSHC5tZW1vaXJlLnYxLkdldE1lbW9yeVJlcXVlc3QaHS5tZW1vaXJlLnYxLkdldE1lbW9yeVJlc3BvbnNlIiOQAgGC0+STAhoSGC92MS9tZW1vcmllcy97bWVtb3J5X2lkfRJ2CgxEZWxldGVNZW1vcnkSHy5tZW1vaXJlLnYxLkRlbGV0ZU1lbW9yeVJlcXVlc3QaIC5tZW1vaXJlLnYxLkRlbGV0ZU1lbW9yeVJlc3BvbnNlIiOQAgKC0+STAhoqGC92MS9tZW1vcmllcy97bWVtb3J5X2lkfRKKAQoQR2V0TWVtb3J5SGlzdG9yeRIjLm1lbW9pcmUudjEuR2V0TWVtb3J5SGlzdG9yeVJlcXVlc3QaJC5tZW1vaXJlLnYxLkdldE1lbW9yeUhpc3RvcnlSZXNwb25zZSIrkAIBgtPkkwIiEiAvdjEvbWVtb3JpZXMve21lbW9yeV9pZH0vaGlzdG9yeRKAAQoNR2V0RXh0cmFjdGlvbhIgLm1lbW9pcmUudjEuR2V0RXh0cmFjdGlvblJlcXVlc3QaIS5tZW1vaXJlLnYxLkdldEV4dHJhY3Rpb25SZXNwb25zZSIqkAIBgtPkkwIhEh8vdjEvZXh0cmFjdGlvbnMve2V4dHJhY3Rpb25faWR9EnUKCkZvcmdldFVzZXISHS5tZW1vaXJlLnYxLkZvcmdldFVzZXJSZXF1ZXN0Gh4ubWVtb2lyZS52MS5Gb3JnZXRVc2VyUmVzcG9uc2UiKJACAoLT5JMCHzoBKiIaL3YxL3VzZXJzL3t1c2VyX2lkfTpmb3JnZXRiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_timestamp, file_memoire_v1_memory]);
+  fileDesc("Ch9tZW1vaXJlL3YxL21lbW9yeV9zZXJ2aWNlLnByb3RvEgptZW1vaXJlLnYxIvYBCgxNZXNzYWdlSW5wdXQSHgoEcm9sZRgBIAEoDjIQLm1lbW9pcmUudjEuUm9sZRIPCgdjb250ZW50GAIgASgJEhkKEWNsaWVudF9tZXNzYWdlX2lkGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI4CghtZXRhZGF0YRgFIAMoCzImLm1lbW9pcmUudjEuTWVzc2FnZUlucHV0Lk1ldGFkYXRhRW50cnkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInkKDUluZ2VzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEioKCG1lc3NhZ2VzGAMgAygLMhgubWVtb2lyZS52MS5NZXNzYWdlSW5wdXQSFwoPc2tpcF9leHRyYWN0aW9uGAQgASgIIowBCg5Jbmdlc3RSZXNwb25zZRITCgttZXNzYWdlX2lkcxgBIAMoCRIVCg1leHRyYWN0aW9uX2lkGAIgASgJEjUKEGV4dHJhY3Rpb25fc3RhdGUYAyABKA4yGy5tZW1vaXJlLnYxLkV4dHJhY3Rpb25TdGF0ZRIXCg9kdXBsaWNhdGVfY291bnQYBCABKAUi5QIKCUZhY3RJbnB1dBIPCgdjb250ZW50GAEgASgJEhAKCGNhdGVnb3J5GAIgASgJEgwKBHNsb3QYAyABKAkSMQoOdGVtcG9yYWxfc3RhdGUYBCABKA4yGS5tZW1vaXJlLnYxLlRlbXBvcmFsU3RhdGUSEgoKY29uZmlkZW5jZRgFIAEoARIRCgllc3NlbnRpYWwYBiABKAgSMwoPdmFsaWRfZnJvbV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYW5ndWFnZRgIIAEoCRI1CghtZXRhZGF0YRgJIAMoCzIjLm1lbW9pcmUudjEuRmFjdElucHV0Lk1ldGFkYXRhRW50cnkSDQoFdmFsdWUYCiABKAkSDwoHcmV0cmFjdBgLIAEoCBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiXwoSQWRkTWVtb3JpZXNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSJAoFZmFjdHMYAiADKAsyFS5tZW1vaXJlLnYxLkZhY3RJbnB1dBISCgpyZXF1ZXN0X2lkGAMgASgJIjsKE0FkZE1lbW9yaWVzUmVzcG9uc2USJAoIbWVtb3JpZXMYASADKAsyEi5tZW1vaXJlLnYxLk1lbW9yeSK2AgoNUmVjYWxsUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEg0KBXF1ZXJ5GAIgASgJEg0KBWxpbWl0GAMgASgFEiUKBWtpbmRzGAQgAygOMhYubWVtb2lyZS52MS5NZW1vcnlLaW5kEhIKCmNhdGVnb3JpZXMYBSADKAkSGQoRY3VycmVudF92aWV3X29ubHkYBiABKAgSLgoKYXNfb2ZfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNlc3Npb25faWQYCiABKAkilQEKDlNjb3JlQnJlYWtkb3duEg4KBnZlY3RvchgBIAEoARIRCglmdWxsX3RleHQYAiABKAESDwoHdHJpZ3JhbRgDIAEoARINCgVmdXNlZBgEIAEoARIZChFjb25maWRlbmNlX3dlaWdodBgFIAEoARIWCg5yZWNlbmN5X3dlaWdodBgGIAEoARINCgVmaW5hbBgHIAEoASJaCglSZWNhbGxIaXQSIgoGbWVtb3J5GAEgASgLMhIubWVtb2lyZS52MS5NZW1vcnkSKQoFc2NvcmUYAiABKAsyGi5tZW1vaXJlLnYxLlNjb3JlQnJlYWtkb3duIjUKDlJlY2FsbFJlc3BvbnNlEiMKBGhpdHMYASADKAsyFS5tZW1vaXJlLnYxLlJlY2FsbEhpdCIyChBDb25zY2lvdXNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDQoFbGltaXQYAiABKAUiTwoRQ29uc2Npb3VzUmVzcG9uc2USJAoIbWVtb3JpZXMYASADKAsyEi5tZW1vaXJlLnYxLk1lbW9yeRIUCgxwcm9tcHRfYmxvY2sYAiABKAkirgEKE0xpc3RNZW1vcmllc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIkCgRraW5kGAQgASgOMhYubWVtb2lyZS52MS5NZW1vcnlLaW5kEhAKCGNhdGVnb3J5GAUgASgJEgwKBHNsb3QYBiABKAkSGQoRY3VycmVudF92aWV3X29ubHkYByABKAgiVQoUTGlzdE1lbW9yaWVzUmVzcG9uc2USJAoIbWVtb3JpZXMYASADKAsyEi5tZW1vaXJlLnYxLk1lbW9yeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoQR2V0TWVtb3J5UmVxdWVzdBIRCgltZW1vcnlfaWQYASABKAkiNwoRR2V0TWVtb3J5UmVzcG9uc2USIgoGbWVtb3J5GAEgASgLMhIubWVtb2lyZS52MS5NZW1vcnkiKAoTRGVsZXRlTWVtb3J5UmVxdWVzdBIRCgltZW1vcnlfaWQYASABKAkiKQoURGVsZXRlTWVtb3J5UmVzcG9uc2USEQoJbWVtb3J5X2lkGAEgASgJIlMKF0dldE1lbW9yeUhpc3RvcnlSZXF1ZXN0EhEKCW1lbW9yeV9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJcChhHZXRNZW1vcnlIaXN0b3J5UmVzcG9uc2USJwoGZXZlbnRzGAEgAygLMhcubWVtb2lyZS52MS5NZW1vcnlFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLQoUR2V0RXh0cmFjdGlvblJlcXVlc3QSFQoNZXh0cmFjdGlvbl9pZBgBIAEoCSJDChVHZXRFeHRyYWN0aW9uUmVzcG9uc2USKgoKZXh0cmFjdGlvbhgBIAEoCzIWLm1lbW9pcmUudjEuRXh0cmFjdGlvbiIkChFGb3JnZXRVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIkgKEkZvcmdldFVzZXJSZXNwb25zZRIYChBkZWxldGVkX21lc3NhZ2VzGAEgASgDEhgKEGRlbGV0ZWRfbWVtb3JpZXMYAiABKAMiJAoRRXhwb3J0VXNlclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSKMAgoSRXhwb3J0VXNlclJlc3BvbnNlEiAKBHVzZXIYASABKAsyEC5tZW1vaXJlLnYxLlVzZXJIABImCgdzZXNzaW9uGAIgASgLMhMubWVtb2lyZS52MS5TZXNzaW9uSAASJgoHbWVzc2FnZRgDIAEoCzITLm1lbW9pcmUudjEuTWVzc2FnZUgAEiQKBm1lbW9yeRgEIAEoCzISLm1lbW9pcmUudjEuTWVtb3J5SAASKAoFZXZlbnQYBSABKAsyFy5tZW1vaXJlLnYxLk1lbW9yeUV2ZW50SAASLAoKZXh0cmFjdGlvbhgGIAEoCzIWLm1lbW9pcmUudjEuRXh0cmFjdGlvbkgAQgYKBGl0ZW0ingEKCVR1cm5TdGFydBIPCgd0dXJuX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCRIUCgx1c2VyX21lc3NhZ2UYBCABKAkSFAoMcmVjYWxsX2xpbWl0GAUgASgFEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIvCg5Bc3Npc3RhbnREZWx0YRIPCgd0dXJuX2lkGAEgASgJEgwKBHRleHQYAiABKAkiSAoHVHVybkVuZBIPCgd0dXJuX2lkGAEgASgJEhkKEWFzc2lzdGFudF9tZXNzYWdlGAIgASgJEhEKCWFiYW5kb25lZBgDIAEoCCKWAQoST2JzZXJ2ZUNoYXRSZXF1ZXN0EiYKBXN0YXJ0GAEgASgLMhUubWVtb2lyZS52MS5UdXJuU3RhcnRIABIrCgVkZWx0YRgCIAEoCzIaLm1lbW9pcmUudjEuQXNzaXN0YW50RGVsdGFIABIiCgNlbmQYAyABKAsyEy5tZW1vaXJlLnYxLlR1cm5FbmRIAEIHCgVldmVudCKEAQoLVHVybkNvbnRleHQSDwoHdHVybl9pZBgBIAEoCRIlCgljb25zY2lvdXMYAiADKAsyEi5tZW1vaXJlLnYxLk1lbW9yeRInCghyZWNhbGxlZBgDIAMoCzIVLm1lbW9pcmUudjEuUmVjYWxsSGl0EhQKDHByb21wdF9ibG9jaxgEIAEoCSJJCgpUdXJuU3RvcmVkEg8KB3R1cm5faWQYASABKAkSEwoLbWVzc2FnZV9pZHMYAiADKAkSFQoNZXh0cmFjdGlvbl9pZBgDIAEoCSK8AQoMTWVtb3J5VXBkYXRlEg8KB3R1cm5faWQYASABKAkSFQoNZXh0cmFjdGlvbl9pZBgCIAEoCRInCgZldmVudHMYAyADKAsyFy5tZW1vaXJlLnYxLk1lbW9yeUV2ZW50EiQKCG1lbW9yaWVzGAQgAygLMhIubWVtb2lyZS52MS5NZW1vcnkSNQoQZXh0cmFjdGlvbl9zdGF0ZRgFIAEoDjIbLm1lbW9pcmUudjEuRXh0cmFjdGlvblN0YXRlIqABChNPYnNlcnZlQ2hhdFJlc3BvbnNlEioKB2NvbnRleHQYASABKAsyFy5tZW1vaXJlLnYxLlR1cm5Db250ZXh0SAASKAoGc3RvcmVkGAIgASgLMhYubWVtb2lyZS52MS5UdXJuU3RvcmVkSAASKgoGdXBkYXRlGAMgASgLMhgubWVtb2lyZS52MS5NZW1vcnlVcGRhdGVIAEIHCgVldmVudDKwCgoNTWVtb3J5U2VydmljZRJWCgZJbmdlc3QSGS5tZW1vaXJlLnYxLkluZ2VzdFJlcXVlc3QaGi5tZW1vaXJlLnYxLkluZ2VzdFJlc3BvbnNlIhWC0+STAg86ASoiCi92MS9pbmdlc3QSZwoLQWRkTWVtb3JpZXMSHi5tZW1vaXJlLnYxLkFkZE1lbW9yaWVzUmVxdWVzdBofLm1lbW9pcmUudjEuQWRkTWVtb3JpZXNSZXNwb25zZSIXgtPkkwIROgEqIgwvdjEvbWVtb3JpZXMSWQoGUmVjYWxsEhkubWVtb2lyZS52MS5SZWNhbGxSZXF1ZXN0GhoubWVtb2lyZS52MS5SZWNhbGxSZXNwb25zZSIYkAIBgtPkkwIPOgEqIgovdjEvcmVjYWxsEmIKCUNvbnNjaW91cxIcLm1lbW9pcmUudjEuQ29uc2Npb3VzUmVxdWVzdBodLm1lbW9pcmUudjEuQ29uc2Npb3VzUmVzcG9uc2UiGJACAYLT5JMCDxINL3YxL2NvbnNjaW91cxJSCgtPYnNlcnZlQ2hhdBIeLm1lbW9pcmUudjEuT2JzZXJ2ZUNoYXRSZXF1ZXN0Gh8ubWVtb2lyZS52MS5PYnNlcnZlQ2hhdFJlc3BvbnNlKAEwARJqCgxMaXN0TWVtb3JpZXMSHy5tZW1vaXJlLnYxLkxpc3RNZW1vcmllc1JlcXVlc3QaIC5tZW1vaXJlLnYxLkxpc3RNZW1vcmllc1Jlc3BvbnNlIheQAgGC0+STAg4SDC92MS9tZW1vcmllcxJtCglHZXRNZW1vcnkSHC5tZW1vaXJlLnYxLkdldE1lbW9yeVJlcXVlc3QaHS5tZW1vaXJlLnYxLkdldE1lbW9yeVJlc3BvbnNlIiOQAgGC0+STAhoSGC92MS9tZW1vcmllcy97bWVtb3J5X2lkfRJ2CgxEZWxldGVNZW1vcnkSHy5tZW1vaXJlLnYxLkRlbGV0ZU1lbW9yeVJlcXVlc3QaIC5tZW1vaXJlLnYxLkRlbGV0ZU1lbW9yeVJlc3BvbnNlIiOQAgKC0+STAhoqGC92MS9tZW1vcmllcy97bWVtb3J5X2lkfRKKAQoQR2V0TWVtb3J5SGlzdG9yeRIjLm1lbW9pcmUudjEuR2V0TWVtb3J5SGlzdG9yeVJlcXVlc3QaJC5tZW1vaXJlLnYxLkdldE1lbW9yeUhpc3RvcnlSZXNwb25zZSIrkAIBgtPkkwIiEiAvdjEvbWVtb3JpZXMve21lbW9yeV9pZH0vaGlzdG9yeRKAAQoNR2V0RXh0cmFjdGlvbhIgLm1lbW9pcmUudjEuR2V0RXh0cmFjdGlvblJlcXVlc3QaIS5tZW1vaXJlLnYxLkdldEV4dHJhY3Rpb25SZXNwb25zZSIqkAIBgtPkkwIhEh8vdjEvZXh0cmFjdGlvbnMve2V4dHJhY3Rpb25faWR9EnUKCkZvcmdldFVzZXISHS5tZW1vaXJlLnYxLkZvcmdldFVzZXJSZXF1ZXN0Gh4ubWVtb2lyZS52MS5Gb3JnZXRVc2VyUmVzcG9uc2UiKJACAoLT5JMCHzoBKiIaL3YxL3VzZXJzL3t1c2VyX2lkfTpmb3JnZXQScQoKRXhwb3J0VXNlchIdLm1lbW9pcmUudjEuRXhwb3J0VXNlclJlcXVlc3QaHi5tZW1vaXJlLnYxLkV4cG9ydFVzZXJSZXNwb25zZSIigtPkkwIcEhovdjEvdXNlcnMve3VzZXJfaWR9OmV4cG9ydDABYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_timestamp, file_memoire_v1_account, file_memoire_v1_memory]);
 
 /**
  * A MessageInput is one chat message to ingest.
@@ -879,6 +881,96 @@ export const ForgetUserResponseSchema: GenMessage<ForgetUserResponse> = /*@__PUR
   messageDesc(file_memoire_v1_memory_service, 23);
 
 /**
+ * ExportUserRequest names the user to export.
+ *
+ * @generated from message memoire.v1.ExportUserRequest
+ */
+export type ExportUserRequest = Message<"memoire.v1.ExportUserRequest"> & {
+  /**
+   * The app-chosen user id; required for app-scoped keys.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message memoire.v1.ExportUserRequest.
+ * Use `create(ExportUserRequestSchema)` to create a new message.
+ */
+export const ExportUserRequestSchema: GenMessage<ExportUserRequest> = /*@__PURE__*/
+  messageDesc(file_memoire_v1_memory_service, 24);
+
+/**
+ * ExportUserResponse is one item of an export; the user comes first.
+ *
+ * @generated from message memoire.v1.ExportUserResponse
+ */
+export type ExportUserResponse = Message<"memoire.v1.ExportUserResponse"> & {
+  /**
+   * One stored record.
+   *
+   * @generated from oneof memoire.v1.ExportUserResponse.item
+   */
+  item: {
+    /**
+     * The user, with its metadata.
+     *
+     * @generated from field: memoire.v1.User user = 1;
+     */
+    value: User;
+    case: "user";
+  } | {
+    /**
+     * One of the user's sessions.
+     *
+     * @generated from field: memoire.v1.Session session = 2;
+     */
+    value: Session;
+    case: "session";
+  } | {
+    /**
+     * One message as ingested.
+     *
+     * @generated from field: memoire.v1.Message message = 3;
+     */
+    value: Message$1;
+    case: "message";
+  } | {
+    /**
+     * One memory, current or not.
+     *
+     * @generated from field: memoire.v1.Memory memory = 4;
+     */
+    value: Memory;
+    case: "memory";
+  } | {
+    /**
+     * One entry of a memory's history.
+     *
+     * @generated from field: memoire.v1.MemoryEvent event = 5;
+     */
+    value: MemoryEvent;
+    case: "event";
+  } | {
+    /**
+     * One extraction job; its facts are among the exported memories.
+     *
+     * @generated from field: memoire.v1.Extraction extraction = 6;
+     */
+    value: Extraction;
+    case: "extraction";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message memoire.v1.ExportUserResponse.
+ * Use `create(ExportUserResponseSchema)` to create a new message.
+ */
+export const ExportUserResponseSchema: GenMessage<ExportUserResponse> = /*@__PURE__*/
+  messageDesc(file_memoire_v1_memory_service, 25);
+
+/**
  * TurnStart opens a turn: the user's message, answered at once with context.
  *
  * @generated from message memoire.v1.TurnStart
@@ -932,7 +1024,7 @@ export type TurnStart = Message<"memoire.v1.TurnStart"> & {
  * Use `create(TurnStartSchema)` to create a new message.
  */
 export const TurnStartSchema: GenMessage<TurnStart> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_memory_service, 24);
+  messageDesc(file_memoire_v1_memory_service, 26);
 
 /**
  * AssistantDelta carries part of the assistant's reply as it streams.
@@ -960,7 +1052,7 @@ export type AssistantDelta = Message<"memoire.v1.AssistantDelta"> & {
  * Use `create(AssistantDeltaSchema)` to create a new message.
  */
 export const AssistantDeltaSchema: GenMessage<AssistantDelta> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_memory_service, 25);
+  messageDesc(file_memoire_v1_memory_service, 27);
 
 /**
  * TurnEnd closes a turn; the server stores it once and queues one extraction.
@@ -995,7 +1087,7 @@ export type TurnEnd = Message<"memoire.v1.TurnEnd"> & {
  * Use `create(TurnEndSchema)` to create a new message.
  */
 export const TurnEndSchema: GenMessage<TurnEnd> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_memory_service, 26);
+  messageDesc(file_memoire_v1_memory_service, 28);
 
 /**
  * ObserveChatRequest is one client event on the stream.
@@ -1040,7 +1132,7 @@ export type ObserveChatRequest = Message<"memoire.v1.ObserveChatRequest"> & {
  * Use `create(ObserveChatRequestSchema)` to create a new message.
  */
 export const ObserveChatRequestSchema: GenMessage<ObserveChatRequest> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_memory_service, 27);
+  messageDesc(file_memoire_v1_memory_service, 29);
 
 /**
  * TurnContext is the memory to show the model for a turn.
@@ -1082,7 +1174,7 @@ export type TurnContext = Message<"memoire.v1.TurnContext"> & {
  * Use `create(TurnContextSchema)` to create a new message.
  */
 export const TurnContextSchema: GenMessage<TurnContext> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_memory_service, 28);
+  messageDesc(file_memoire_v1_memory_service, 30);
 
 /**
  * TurnStored acknowledges that a turn is durable.
@@ -1117,7 +1209,7 @@ export type TurnStored = Message<"memoire.v1.TurnStored"> & {
  * Use `create(TurnStoredSchema)` to create a new message.
  */
 export const TurnStoredSchema: GenMessage<TurnStored> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_memory_service, 29);
+  messageDesc(file_memoire_v1_memory_service, 31);
 
 /**
  * MemoryUpdate reports facts created or changed by a turn's extraction.
@@ -1166,7 +1258,7 @@ export type MemoryUpdate = Message<"memoire.v1.MemoryUpdate"> & {
  * Use `create(MemoryUpdateSchema)` to create a new message.
  */
 export const MemoryUpdateSchema: GenMessage<MemoryUpdate> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_memory_service, 30);
+  messageDesc(file_memoire_v1_memory_service, 32);
 
 /**
  * ObserveChatResponse is one server event on the stream.
@@ -1211,7 +1303,7 @@ export type ObserveChatResponse = Message<"memoire.v1.ObserveChatResponse"> & {
  * Use `create(ObserveChatResponseSchema)` to create a new message.
  */
 export const ObserveChatResponseSchema: GenMessage<ObserveChatResponse> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_memory_service, 31);
+  messageDesc(file_memoire_v1_memory_service, 33);
 
 /**
  * MemoryService takes in conversations and hands back what matters about each user.
@@ -1332,6 +1424,18 @@ export const MemoryService: GenService<{
     methodKind: "unary";
     input: typeof ForgetUserRequestSchema;
     output: typeof ForgetUserResponseSchema;
+  },
+  /**
+   * ExportUser streams everything stored about one user, read from one snapshot:
+   * the user, then sessions, messages, memories (superseded ones included), their
+   * events, and extraction jobs.
+   *
+   * @generated from rpc memoire.v1.MemoryService.ExportUser
+   */
+  exportUser: {
+    methodKind: "server_streaming";
+    input: typeof ExportUserRequestSchema;
+    output: typeof ExportUserResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_memoire_v1_memory_service, 0);
