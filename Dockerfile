@@ -28,8 +28,9 @@ COPY core/ core/
 COPY server/ server/
 COPY workers/ workers/
 COPY cli/ cli/
-# One pip command, so the project's dependency on `memoire` resolves to the local SDK.
-RUN pip install ./clients/python .
+# One pip command, so the project's dependency on `memoire` resolves to the local SDK; the otel
+# extra is in, so traces need only MEMOIRE_OTEL_ENDPOINT.
+RUN pip install ./clients/python ".[otel]"
 
 # --- runtime: slim Python, the venv, the migrations; no compilers, no sources, not root -------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -119,5 +119,68 @@ class Settings(BaseSettings):
     key_rotation_overlap_seconds: int = Field(
         86_400, description="How long a rotated key keeps working by default."
     )
+    admin_key: SecretStr = Field(
+        SecretStr(""),
+        description="Credential that may create apps with CreateApp, sent like an API key; "
+        "empty means apps are made only with `memoire key create`. Use 32+ random bytes.",
+    )
+    open_signup: bool = Field(
+        False,
+        description="Development only: anyone may create an app with CreateApp, no admin key.",
+    )
+    auth_failures_per_minute: int = Field(
+        30,
+        description="Failed authentications one client address may make in a minute before "
+        "its calls are refused with RESOURCE_EXHAUSTED; 0 turns the guard off.",
+    )
+    trust_forwarded_for: bool = Field(
+        False,
+        description="Take the client address from x-forwarded-for, as set by a proxy in front "
+        "(Envoy); only safe when clients cannot reach the gRPC port directly.",
+    )
+    rate_limit_reads_per_second: float = Field(
+        100.0,
+        description="Reads (Recall, Conscious, lists, gets, exports) per second per API key; "
+        "0 turns the limit off.",
+    )
+    rate_limit_reads_burst: int = Field(200, description="Reads one key may make at once.")
+    rate_limit_writes_per_second: float = Field(
+        50.0,
+        description="Writes (Ingest, AddMemories, deletes, account calls) per second per API "
+        "key; 0 turns the limit off.",
+    )
+    rate_limit_writes_burst: int = Field(100, description="Writes one key may make at once.")
+    rate_limit_streams_per_second: float = Field(
+        5.0, description="ObserveChat streams opened per second per API key; 0 turns it off."
+    )
+    rate_limit_streams_burst: int = Field(20, description="Streams one key may open at once.")
+    tls_cert_file: str = Field(
+        "", description="PEM certificate chain file; with tls_key_file the gRPC port speaks TLS."
+    )
+    tls_key_file: str = Field("", description="PEM private key file of tls_cert_file.")
+    tls_client_ca_file: str = Field(
+        "",
+        description="PEM CA bundle file; when set, clients must present a certificate it signed.",
+    )
+
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="Log lines as JSON objects (one per line, with the request id) or plain "
+        "text; `memoire up` writes text to its console unless this is set.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the Prometheus /metrics endpoints bind."
+    )
+    metrics_port: int = Field(
+        0, description="Port of the server's Prometheus /metrics endpoint (e.g. 9464); 0 is off."
+    )
+    worker_metrics_port: int = Field(
+        0, description="Port of the worker's Prometheus /metrics endpoint (e.g. 9465); 0 is off."
+    )
+    otel_endpoint: str = Field(
+        "",
+        description="OTLP/HTTP collector for traces, e.g. http://collector:4318 (spans go to "
+        "its /v1/traces); empty turns tracing off. Needs the 'otel' extra.",
+    )
 
     limits: Limits = Field(default_factory=Limits)

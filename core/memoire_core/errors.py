@@ -28,10 +28,16 @@ class InvalidArgument(MemoireError):
 
     reason = "INVALID_ARGUMENT"
 
+    # Shown in the status; the rest are counted. Statuses travel in headers, which are small.
+    MAX_SHOWN = 20
+
     def __init__(self, violations: list[FieldViolation]) -> None:
-        summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        shown = violations[: self.MAX_SHOWN]
+        summary = "; ".join(f"{v.field}: {v.description}" for v in shown[:5])
+        if len(violations) > 5:
+            summary += f"; and {len(violations) - 5} more"
         super().__init__(f"invalid request: {summary}")
-        self.violations = violations
+        self.violations = shown
 
 
 class Unauthenticated(MemoireError):
@@ -65,9 +71,28 @@ class FailedPrecondition(MemoireError):
 
 
 class Unavailable(MemoireError):
-    """A dependency (database, broker) cannot be reached right now; retrying may work."""
+    """A dependency (database, broker) cannot be reached right now; retrying may work.
+
+    ``retry_after`` is how many seconds a caller should wait before its first retry.
+    """
 
     reason = "UNAVAILABLE"
+
+    def __init__(
+        self, message: str, *, reason: str | None = None, retry_after: float = 1.0
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.retry_after = retry_after
+
+
+class ResourceExhausted(MemoireError):
+    """The caller is over a limit; ``retry_after`` says how many seconds to wait."""
+
+    reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, reason: str | None = None, retry_after: float) -> None:
+        super().__init__(message, reason=reason)
+        self.retry_after = retry_after
 
 
 @dataclass

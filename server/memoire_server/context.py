@@ -1,6 +1,7 @@
 """Process-wide dependencies of the servicers, built once at start-up."""
 
 import asyncio
+import hmac
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,11 +15,13 @@ from memoire_core.cache import ConsciousCache
 from memoire_core.config import Settings
 from memoire_core.domain import IngestResult, JobState, Principal
 from memoire_core.embedding import Embedder
-from memoire_core.errors import Unauthenticated
+from memoire_core.errors import PermissionDenied, Unauthenticated
+from memoire_core.ratelimit import RateLimiter
 from memoire_core.services.access import authenticate
 from memoire_core.services.recall import Ranking
 from memoire_core.slots import SlotRegistry
 from memoire_server.jobs import ExtractionQueue
+from memoire_server.limits import client_address, presented_key_in
 
 
 @dataclass
@@ -34,6 +37,7 @@ class AppContext:
     registry: SlotRegistry = field(default_factory=SlotRegistry)
     embed_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[bool]] = field(default_factory=set)
+    limiter: RateLimiter | None = None
 
     async def after_ingest(self, result: IngestResult) -> None:
         """Work that follows a committed ingest: vectors for new episodes, the extraction job.
@@ -68,16 +72,37 @@ class AppContext:
     ) -> AsyncIterator[tuple[AsyncSession, Principal]]:
         """One transaction for one call, opened with the caller authenticated inside it."""
         async with self.sessions() as db, db.begin():
-            principal = await authenticate(db, self.server_secret, presented_key(context))
+            try:
+                principal = await authenticate(db, self.server_secret, presented_key(context))
+            except Unauthenticated:
+                await self.failed_authentication(context)
+                raise
             yield db, principal
+
+    async def require_admin(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """Let the call through only with the admin key, or when open sign-up is on."""
+        if self.settings.open_signup:
+            return
+        admin = self.settings.admin_key.get_secret_value()
+        presented = presented_key_in(context.invocation_metadata())
+        if not admin:
+            raise PermissionDenied(
+                "creating apps over the API is off: set MEMOIRE_ADMIN_KEY",
+                reason="ADMIN_KEY_NOT_SET",
+            )
+        if not hmac.compare_digest(presented.encode(), admin.encode()):
+            await self.failed_authentication(context)
+            raise Unauthenticated("creating an app needs the admin key", reason="ADMIN_KEY_INVALID")
+
+    async def failed_authentication(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        if self.limiter is not None:
+            address = client_address(context, self.settings.trust_forwarded_for)
+            await self.limiter.failed_authentication(address)
 
 
 def presented_key(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     """The API key from ``x-api-key`` or ``authorization: Bearer``."""
-    for key, value in context.invocation_metadata() or ():
-        text = value.decode() if isinstance(value, bytes) else value
-        if key == "x-api-key":
-            return text.strip()
-        if key == "authorization" and text.lower().startswith("bearer "):
-            return text[7:].strip()
-    raise Unauthenticated("send an API key in x-api-key or authorization: Bearer")
+    presented = presented_key_in(context.invocation_metadata())
+    if not presented:
+        raise Unauthenticated("send an API key in x-api-key or authorization: Bearer")
+    return presented

@@ -1,16 +1,19 @@
 """One table from core exceptions to gRPC status codes, with rich error details."""
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
 from typing import Any, NoReturn, TypeVar
 
 import grpc
 import sqlalchemy.exc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from memoire_core.db.engine import storage_unavailable
 from memoire_core.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -18,6 +21,7 @@ from memoire_core.errors import (
     MemoireError,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     Unauthenticated,
     Unavailable,
 )
@@ -34,9 +38,11 @@ CODES: dict[type[MemoireError], grpc.StatusCode] = {
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
-# Failures of the database connection: the call may succeed if retried.
+# Failures of the database connection, for ``except`` clauses; ``storage_unavailable`` also
+# knows the SQLSTATEs of a server shutting down or starting up.
 TRANSIENT: tuple[type[BaseException], ...] = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
@@ -63,7 +69,11 @@ def status_for(error: MemoireError) -> status_pb2.Status:
                 ]
             )
         )
-    packed = []
+    if isinstance(error, ResourceExhausted | Unavailable):
+        wait = duration_pb2.Duration()
+        wait.FromMilliseconds(max(1, round(error.retry_after * 1000)))
+        details.append(error_details_pb2.RetryInfo(retry_delay=wait))
+    packed: list[any_pb2.Any] = []
     for detail in details:
         holder = any_pb2.Any()
         holder.Pack(detail)
@@ -74,8 +84,26 @@ def status_for(error: MemoireError) -> status_pb2.Status:
 async def abort(context: grpc.aio.ServicerContext[Any, Any], status: status_pb2.Status) -> NoReturn:
     """End the call with a rich status (details travel in grpc-status-details-bin)."""
     converted = rpc_status.to_status(status)
-    await context.abort(converted.code, converted.details, converted.trailing_metadata)
+    retry_after = _retry_after(status)
+    if retry_after:
+        # As a header too: Envoy turns response headers, not trailers, into HTTP headers.
+        with contextlib.suppress(Exception):
+            await context.send_initial_metadata(retry_after)
+    metadata = tuple(converted.trailing_metadata) + retry_after
+    await context.abort(converted.code, converted.details, metadata)
     raise AssertionError("unreachable: abort raises")
+
+
+def _retry_after(status: status_pb2.Status) -> tuple[tuple[str, str], ...]:
+    """A ``retry-after`` header (whole seconds) for a status with RetryInfo; HTTP clients of
+    Envoy read it beside the 429 or 503."""
+    for holder in status.details:
+        if holder.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            holder.Unpack(info)
+            seconds = math.ceil(info.retry_delay.ToMilliseconds() / 1000)
+            return (("retry-after", str(max(1, seconds))),)
+    return ()
 
 
 def _internal() -> status_pb2.Status:
@@ -88,6 +116,16 @@ def _internal() -> status_pb2.Status:
 
 def _unavailable() -> status_pb2.Status:
     return status_for(Unavailable("storage is unreachable; retry with backoff"))
+
+
+def unexpected_status(method: str, error: Exception) -> status_pb2.Status:
+    """UNAVAILABLE (with a retry hint) when the database is down or restarting, else INTERNAL."""
+    if storage_unavailable(error):
+        summary = str(error).partition("\n")[0]  # no SQL, no background link
+        log.warning("storage unavailable during %s: %s: %s", method, type(error).__name__, summary)
+        return _unavailable()
+    log.error("unexpected failure in %s", method, exc_info=error)
+    return _internal()
 
 
 R = TypeVar("R")
@@ -105,11 +143,30 @@ def mapped(method: Handler[R]) -> Handler[R]:
             await abort(context, status_for(error))
         except grpc.aio.AbortError:
             raise
-        except TRANSIENT:
-            log.warning("storage unavailable during %s", method.__name__, exc_info=True)
-            await abort(context, _unavailable())
-        except Exception:
-            log.exception("unexpected failure in %s", method.__name__)
-            await abort(context, _internal())
+        except Exception as error:
+            await abort(context, unexpected_status(method.__name__, error))
+
+    return wrapper
+
+
+StreamHandler = Callable[[Any, Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[R]]
+
+
+def mapped_stream(method: StreamHandler[R]) -> StreamHandler[R]:
+    """``mapped`` for server-streaming handlers: a failure mid-stream ends it with a status."""
+
+    @wraps(method)
+    async def wrapper(
+        self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[R]:
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except MemoireError as error:
+            await abort(context, status_for(error))
+        except grpc.aio.AbortError:
+            raise
+        except Exception as error:
+            await abort(context, unexpected_status(method.__name__, error))
 
     return wrapper

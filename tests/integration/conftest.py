@@ -10,6 +10,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -90,6 +91,15 @@ def make_settings(database_url: str, redis_url: str = "", **overrides: Any) -> S
     overrides.setdefault(
         "vector_index", "hnsw" if localstack.bundled_pgvector_can_index() else "none"
     )
+    # Tests make many calls from one address, bad keys included: the admission limits are
+    # off unless a test turns them on (tests/integration/test_admission.py).
+    for limit in (
+        "auth_failures_per_minute",
+        "rate_limit_reads_per_second",
+        "rate_limit_writes_per_second",
+        "rate_limit_streams_per_second",
+    ):
+        overrides.setdefault(limit, 0)
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -132,6 +142,22 @@ def server(
     running = loop_thread.run(start(settings, embedder))
     yield Server(running, f"127.0.0.1:{running.port}", loop_thread)
     loop_thread.run(running.stop(1.0))
+
+
+@contextmanager
+def own_server(
+    loop_thread: LoopThread,
+    embedder: Embedder,
+    database_url: str,
+    redis_url: str = "",
+    **overrides: Any,
+) -> Iterator[Server]:
+    """A server of the test's own, with settings the session server does not have."""
+    running = loop_thread.run(start(make_settings(database_url, redis_url, **overrides), embedder))
+    try:
+        yield Server(running, f"127.0.0.1:{running.port}", loop_thread)
+    finally:
+        loop_thread.run(running.stop(0.5))
 
 
 class Api:

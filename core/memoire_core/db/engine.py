@@ -1,11 +1,24 @@
 """Engine and session factory; one engine per process, built from settings."""
 
+import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+# A call waits at most this long for a connection (opening one, or one free in the pool), so
+# an unreachable database fails calls quickly instead of holding them to their deadline.
+CONNECT_TIMEOUT_SECONDS = 5.0
+POOL_TIMEOUT_SECONDS = 5.0
+# Longest any one statement may run; a call's gRPC deadline usually cancels it sooner.
+COMMAND_TIMEOUT_SECONDS = 30.0
+
+# SQLSTATEs of a server that is gone, going or not ready, whatever the statement was:
+# class 08 (connection exception), 57P01-57P03 (shutting down, crash shutdown, starting up)
+# and 53300 (too many connections).
+_UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
 def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -15,11 +28,38 @@ def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        pool_timeout=5,
-        connect_args={"command_timeout": 30, "server_settings": {"jit": "off"}},
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        # Parameters are users' messages and facts: errors and their log lines never show them.
+        hide_parameters=True,
+        connect_args={
+            "timeout": CONNECT_TIMEOUT_SECONDS,
+            "command_timeout": COMMAND_TIMEOUT_SECONDS,
+            "server_settings": {"jit": "off"},
+        },
     )
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded values after commit, as handlers read them to build replies."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def storage_unavailable(error: BaseException) -> bool:
+    """Whether a failure means Postgres cannot serve right now (down, restarting, out of
+    connections or too slow to connect), so the same work may succeed if tried again later.
+
+    A statement Postgres rejected (a constraint, bad SQL) is not one: retrying cannot help.
+    """
+    if isinstance(
+        error,
+        OSError  # refused, reset, no socket; TimeoutError (connect, command) is one too
+        | sqlalchemy.exc.TimeoutError  # no pooled connection came free in time
+        | sqlalchemy.exc.OperationalError
+        | sqlalchemy.exc.InterfaceError,
+    ):
+        return True
+    if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    original = error.orig if isinstance(error, sqlalchemy.exc.DBAPIError) else error
+    state = getattr(original, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_UNREACHABLE_STATES)

@@ -1,0 +1,175 @@
+"""Token buckets per API key and method class, and a guard against guessing keys, in Redis.
+
+One Lua script checks the caller's client address against its recent failed
+authentications and takes a token from the key's bucket, atomically, in one round trip.
+Buckets refill continuously at ``rate`` tokens a second up to ``burst``; the clock is
+Redis's own, so every server process agrees on it.
+
+If Redis cannot be reached, reads and streams go through unlimited (logged at most once a
+minute) and writes are refused as unavailable: an unmetered write can hurt storage, an
+unmetered read cannot lose data.
+"""
+
+import hashlib
+import logging
+import math
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from memoire_core.config import Settings
+from memoire_core.errors import ResourceExhausted, Unavailable
+
+log = logging.getLogger(__name__)
+
+AUTH_WINDOW_SECONDS = 60
+DOWN_COOL_OFF_SECONDS = 1.0
+WARN_EVERY_SECONDS = 60.0
+
+# KEYS[1]: the failed-auth counter of the client address; KEYS[2]: the key's bucket, if any.
+# ARGV: failures allowed (0 = unguarded), bucket rate per second, bucket burst.
+# Returns {0 allowed / 1 over the rate / 2 too many failed authentications, wait in ms}.
+_ADMIT = """
+local allowed_failures = tonumber(ARGV[1])
+if allowed_failures > 0 then
+  local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if failures >= allowed_failures then
+    return {2, math.max(redis.call('PTTL', KEYS[1]), 1)}
+  end
+end
+if #KEYS < 2 then
+  return {0, 0}
+end
+local rate = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[2], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local verdict, wait_ms = 0, 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  verdict = 1
+  wait_ms = math.ceil((1 - tokens) / rate * 1000)
+end
+redis.call('HSET', KEYS[2], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[2], math.ceil(burst / rate * 1000) + 1000)
+return {verdict, wait_ms}
+"""
+
+_FAILED = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return n
+"""
+
+
+class MethodClass(StrEnum):
+    """Which bucket a call draws from."""
+
+    READ = "read"
+    WRITE = "write"
+    STREAM = "stream"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    rate: float
+    burst: int
+
+
+class RateLimiter:
+    """Admits or refuses calls; one instance per process, shared by every call."""
+
+    def __init__(self, redis_url: str, settings: Settings) -> None:
+        self._redis: Redis = Redis.from_url(
+            redis_url, socket_connect_timeout=0.25, socket_timeout=0.25
+        )
+        self._admit = self._redis.register_script(_ADMIT)
+        self._failed = self._redis.register_script(_FAILED)
+        self._secret = settings.secret_key.get_secret_value().encode()
+        self._allowed_failures = settings.auth_failures_per_minute
+        self._buckets = {
+            MethodClass.READ: Bucket(
+                settings.rate_limit_reads_per_second, settings.rate_limit_reads_burst
+            ),
+            MethodClass.WRITE: Bucket(
+                settings.rate_limit_writes_per_second, settings.rate_limit_writes_burst
+            ),
+            MethodClass.STREAM: Bucket(
+                settings.rate_limit_streams_per_second, settings.rate_limit_streams_burst
+            ),
+        }
+        self._down_until = 0.0
+        self._warned_at = -math.inf
+
+    def _bucket_key(self, method_class: MethodClass, presented_key: str) -> str:
+        # Keyed by a digest of the whole presented key: nobody can drain a bucket of a key
+        # whose secret they do not hold.
+        digest = hashlib.sha256(self._secret + presented_key.encode()).hexdigest()[:32]
+        return f"memoire:rl:{method_class.value}:{digest}"
+
+    async def admit(self, method_class: MethodClass, presented_key: str, client: str) -> None:
+        """Take a token for one call, or raise ResourceExhausted with the wait."""
+        bucket = self._buckets[method_class]
+        limited = bucket.rate > 0 and bucket.burst > 0 and bool(presented_key)
+        if not limited and self._allowed_failures <= 0:
+            return
+        if time.monotonic() < self._down_until:
+            self._unreachable(method_class)
+            return
+        keys = [_failures_key(client)]
+        if limited:
+            keys.append(self._bucket_key(method_class, presented_key))
+        try:
+            verdict, wait_ms = await self._admit(
+                keys=keys, args=[self._allowed_failures, bucket.rate, bucket.burst]
+            )
+        except (RedisError, OSError):
+            self._down_until = time.monotonic() + DOWN_COOL_OFF_SECONDS
+            self._unreachable(method_class)
+            return
+        if verdict == 1:
+            raise ResourceExhausted(
+                f"rate limit of {bucket.rate:g} {method_class.value}s per second exceeded",
+                reason="RATE_LIMITED",
+                retry_after=int(wait_ms) / 1000,
+            )
+        if verdict == 2:
+            raise ResourceExhausted(
+                "too many failed authentications from this address",
+                reason="AUTH_THROTTLED",
+                retry_after=int(wait_ms) / 1000,
+            )
+
+    async def failed_authentication(self, client: str) -> None:
+        """Count one failed authentication against the client address."""
+        if self._allowed_failures <= 0 or time.monotonic() < self._down_until:
+            return
+        try:
+            await self._failed(keys=[_failures_key(client)], args=[AUTH_WINDOW_SECONDS])
+        except (RedisError, OSError):
+            self._down_until = time.monotonic() + DOWN_COOL_OFF_SECONDS
+
+    def _unreachable(self, method_class: MethodClass) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_SECONDS:
+            self._warned_at = now
+            log.warning("rate limiter cannot reach Redis: reads and streams go unlimited")
+        if method_class is MethodClass.WRITE:
+            raise Unavailable("the rate limiter is unreachable; retry with backoff")
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _failures_key(client: str) -> str:
+    return f"memoire:authfail:{client}"
