@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from memoire_core.metrics import CONSCIOUS_CACHE
+
 log = logging.getLogger(__name__)
 
 TTL_SECONDS = 300
@@ -40,6 +42,7 @@ class ConsciousCache:
             value = await self._redis.get(_version_key(user_id))
         except (RedisError, OSError):
             log.debug("conscious cache unreachable", exc_info=True)
+            CONSCIOUS_CACHE.labels("miss").inc()  # the answer comes from Postgres
             return None
         return int(value or 0)
 
@@ -48,8 +51,10 @@ class ConsciousCache:
         try:
             value = await self._redis.get(_entry_key(user_id, version, variant))
         except (RedisError, OSError):
-            return None
-        return value if isinstance(value, bytes) else None
+            value = None
+        found = value if isinstance(value, bytes) else None
+        CONSCIOUS_CACHE.labels("miss" if found is None else "hit").inc()
+        return found
 
     async def put(self, user_id: uuid.UUID, version: int, variant: str, value: bytes) -> None:
         """Store an answer computed after reading ``version``."""
@@ -71,6 +76,16 @@ class ConsciousCache:
                 await pipe.execute()
         except (RedisError, OSError):
             log.warning("could not invalidate the conscious cache of %d users", len(keys))
+
+    async def forget(self, user_id: uuid.UUID) -> None:
+        """Delete every cached answer of an erased user, not just retire them."""
+        try:
+            doomed = [_version_key(user_id)]
+            async for key in self._redis.scan_iter(match=f"memoire:conscious:{user_id}:*"):
+                doomed.append(key)
+            await self._redis.delete(*doomed)
+        except (RedisError, OSError):
+            log.warning("could not erase the conscious cache of a forgotten user")
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -6,12 +6,16 @@ LiteLLM reaches OpenAI, Anthropic, Gemini, OpenRouter and any OpenAI-compatible 
 """
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from memoire_core.config import Settings
 from memoire_core.embedding import import_litellm
+from memoire_core.metrics import LLM_CALLS, LLM_COST, LLM_DURATION, LLM_TOKENS
+
+log = logging.getLogger(__name__)
 
 
 class LLMError(Exception):
@@ -105,10 +109,15 @@ class LiteLLMChat:
                 **self._options,
             )
         except Exception as error:
-            raise classify(error) from error
+            failure = classify(error)
+            self._record_failure(failure, time.perf_counter() - started)
+            raise failure from error
         latency_ms = (time.perf_counter() - started) * 1000
         text = response.choices[0].message.content or ""
         usage = getattr(response, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        self._record_usage(response, prompt_tokens, completion_tokens, latency_ms / 1000)
         try:
             data = json.loads(_strip_fences(text))
         except json.JSONDecodeError as error:
@@ -119,10 +128,40 @@ class LiteLLMChat:
         return Completion(
             data=data,
             model=str(getattr(response, "model", self._model) or self._model),
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             latency_ms=latency_ms,
         )
+
+    def _record_usage(
+        self, response: Any, prompt_tokens: int, completion_tokens: int, seconds: float
+    ) -> None:
+        """Count an answered call: its tokens, its estimated cost and how long it took.
+
+        The label is the configured model, not the one the provider reports, so that a
+        provider's dated model names cannot multiply the series.
+        """
+        LLM_CALLS.labels(self._model, "ok").inc()
+        LLM_DURATION.labels(self._model).observe(seconds)
+        LLM_TOKENS.labels(self._model, "prompt").inc(prompt_tokens)
+        LLM_TOKENS.labels(self._model, "completion").inc(completion_tokens)
+        cost = _estimated_cost(response)
+        if cost > 0:
+            LLM_COST.labels(self._model).inc(cost)
+
+    def _record_failure(self, failure: LLMError, seconds: float) -> None:
+        LLM_CALLS.labels(self._model, "transient" if failure.transient else "permanent").inc()
+        LLM_DURATION.labels(self._model).observe(seconds)
+
+
+def _estimated_cost(response: Any) -> float:
+    """LiteLLM's price for a response; 0 for models its price table does not know."""
+    try:
+        cost = import_litellm().completion_cost(completion_response=response)
+    except Exception:  # an unknown model, a local server: there is no price to count
+        log.debug("no price known for this completion", exc_info=True)
+        return 0.0
+    return float(cost or 0.0)
 
 
 def _strip_fences(text: str) -> str:

@@ -4,6 +4,8 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import _async as aio_health  # the asyncio servicer (health.aio)
@@ -21,11 +23,14 @@ from memoire_core.cache import ConsciousCache
 from memoire_core.config import Settings
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.embedding import Embedder, make_embedder
+from memoire_core.ratelimit import RateLimiter
 from memoire_core.services.embedding import embed_owed, prepare_model
 from memoire_server.account_service import AccountService
 from memoire_server.context import AppContext
 from memoire_server.jobs import ExtractionQueue
+from memoire_server.limits import AdmissionInterceptor
 from memoire_server.memory_service import MemoryService
+from memoire_server.telemetry import Telemetry, start_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,7 @@ class Running:
     engine: AsyncEngine
     health: aio_health.HealthServicer
     embedder_task: asyncio.Task[None] | None
+    telemetry: Telemetry | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
         """Refuse new calls, let calls in flight finish within ``grace``, then close."""
@@ -57,7 +63,11 @@ class Running:
                 await self.embedder_task
         if self.app.conscious_cache is not None:
             await self.app.conscious_cache.close()
+        if self.app.limiter is not None:
+            await self.app.limiter.close()
         await self.engine.dispose()
+        if self.telemetry is not None:
+            await asyncio.to_thread(self.telemetry.close)
 
 
 async def start(settings: Settings, embedder: Embedder | None = None) -> Running:
@@ -76,15 +86,24 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
         server_secret=settings.secret_key.get_secret_value().encode(),
         queue=ExtractionQueue(settings.redis_url) if settings.redis_url else None,
         conscious_cache=ConsciousCache(settings.redis_url) if settings.redis_url else None,
+        limiter=RateLimiter(settings.redis_url, settings) if settings.redis_url else None,
     )
+    telemetry = start_telemetry(settings)
+    # Telemetry first: it sees, counts and gives a request id to every call, refused ones too.
+    interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = telemetry.interceptors()
+    if app.limiter is not None:
+        interceptors.append(AdmissionInterceptor(app.limiter, settings.trust_forwarded_for))
 
     max_bytes = settings.grpc_max_message_bytes
     server = grpc.aio.server(
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", max_bytes),
             ("grpc.max_send_message_length", max_bytes),
+            # Room for what Envoy forwards under its own 16 KiB header limit.
+            ("grpc.max_metadata_size", 64 * 1024),
             ("grpc.so_reuseport", 0),
-        ]
+        ],
     )
     memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(MemoryService(app), server)
     account_service_pb2_grpc.add_AccountServiceServicer_to_server(AccountService(app), server)
@@ -93,7 +112,12 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    address = f"{settings.grpc_host}:{settings.grpc_port}"
+    credentials = server_credentials(settings)
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
     await server.start()
     for name in (*SERVICE_NAMES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -101,7 +125,22 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
     if settings.embed_in_server:
         task = asyncio.create_task(_embed_forever(app), name="memoire-embedder")
     log.info("Mémoire gRPC listening on %s:%d", settings.grpc_host, port)
-    return Running(server, port, app, engine, health_servicer, task)
+    return Running(server, port, app, engine, health_servicer, task, telemetry)
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS credentials when a certificate and key are configured; None for plaintext."""
+    if not settings.tls_cert_file and not settings.tls_key_file:
+        return None
+    if not settings.tls_cert_file or not settings.tls_key_file:
+        raise ValueError("MEMOIRE_TLS_CERT_FILE and MEMOIRE_TLS_KEY_FILE must be set together")
+    pair = (Path(settings.tls_key_file).read_bytes(), Path(settings.tls_cert_file).read_bytes())
+    client_ca = settings.tls_client_ca_file
+    return grpc.ssl_server_credentials(
+        [pair],
+        root_certificates=Path(client_ca).read_bytes() if client_ca else None,
+        require_client_auth=bool(client_ca),
+    )
 
 
 async def _embed_forever(app: AppContext) -> None:

@@ -9,6 +9,9 @@ import logging
 import uuid
 from typing import Any
 
+from memoire_core import tracing
+from memoire_core.logs import REQUEST_ID_TASK_HEADER, request_id
+
 log = logging.getLogger(__name__)
 
 EXTRACT_TASK = "memoire.extract"
@@ -28,19 +31,28 @@ class ExtractionQueue:
             broker_transport_options={"socket_connect_timeout": SEND_TIMEOUT_SECONDS},
         )
 
-    def _send(self, job_id: uuid.UUID) -> None:
+    def _send(self, job_id: uuid.UUID, headers: dict[str, str]) -> None:
         self._celery.send_task(
             EXTRACT_TASK,
             args=[str(job_id)],
             queue=EXTRACTION_QUEUE,
             retry=False,
             task_id=f"extract-{job_id}",
+            headers=headers,
         )
 
     async def enqueue(self, job_id: uuid.UUID) -> bool:
-        """Queue one job; False (and a log line) when the broker is unreachable."""
+        """Queue one job; False (and a log line) when the broker is unreachable.
+
+        The task carries the caller's request id and trace context, so the worker's log
+        lines and spans for the job join those of the call that queued it.
+        """
+        headers = {REQUEST_ID_TASK_HEADER: request_id.get()}
+        tracing.inject(headers)
         try:
-            await asyncio.wait_for(asyncio.to_thread(self._send, job_id), SEND_TIMEOUT_SECONDS * 2)
+            await asyncio.wait_for(
+                asyncio.to_thread(self._send, job_id, headers), SEND_TIMEOUT_SECONDS * 2
+            )
         except Exception:
             log.warning(
                 "could not queue extraction %s; the sweeper will retry", job_id, exc_info=True

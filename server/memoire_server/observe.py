@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
 from memoire.v1 import memory_pb2
 from memoire.v1 import memory_service_pb2 as pb
 
@@ -37,13 +35,13 @@ from memoire_core.domain import (
     Scope,
     UserRef,
 )
-from memoire_core.errors import MemoireError, NotFound, Unavailable, Violations
+from memoire_core.errors import MemoireError, NotFound, Violations
 from memoire_core.services import ingest, memories, recall, updates
 from memoire_core.services.access import owner_of, user_for_read, user_for_write
 from memoire_core.validation import check_id, check_text, utf8_len
 from memoire_server import convert
 from memoire_server.context import AppContext
-from memoire_server.errors import DOMAIN, TRANSIENT, abort, status_for
+from memoire_server.errors import TRANSIENT, abort, status_for, unexpected_status
 
 log = logging.getLogger(__name__)
 
@@ -121,14 +119,8 @@ class _Stream:
             await abort(self.context, status_for(error))
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
-        except TRANSIENT:
-            log.warning("storage unavailable during ObserveChat", exc_info=True)
-            await abort(
-                self.context, status_for(Unavailable("storage is unreachable; retry with backoff"))
-            )
-        except Exception:
-            log.exception("unexpected failure in ObserveChat")
-            await abort(self.context, _internal())
+        except Exception as error:
+            await abort(self.context, unexpected_status("ObserveChat", error))
         finally:
             self._close()
 
@@ -210,7 +202,7 @@ class _Stream:
             user_id=start.user_id,
             session_id=start.session_id,
             user_message=start.user_message,
-            said_at=convert.time_of(start, "create_time") or datetime.now(UTC),
+            said_at=convert.time_of(start, "create_time", "start.create_time") or datetime.now(UTC),
         )
         context = await self._context(turn, start.recall_limit or DEFAULT_RECALL)
         self.open[turn.turn_id] = turn
@@ -401,11 +393,3 @@ def _clip(text: str, max_bytes: int) -> str:
     if len(data) <= max_bytes:
         return text
     return data[:max_bytes].decode("utf-8", errors="ignore")
-
-
-def _internal() -> status_pb2.Status:
-    holder = any_pb2.Any()
-    holder.Pack(error_details_pb2.ErrorInfo(reason="INTERNAL", domain=DOMAIN))
-    return status_pb2.Status(
-        code=code_pb2.INTERNAL, message="internal error; it has been logged", details=[holder]
-    )

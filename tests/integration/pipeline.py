@@ -119,7 +119,7 @@ def pipeline(
             "MEMOIRE_SWEEP_AFTER_SECONDS": "2",
             "MEMOIRE_EMBED_IN_SERVER": "false",
         }
-        worker = Worker(env, Path("/tmp/pw.log"))
+        worker = Worker(env, scratch / f"worker-{uuid.uuid4().hex[:6]}.log")
         worker.start()
         channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
         try:

@@ -2,7 +2,8 @@
 
 Tests script facts per message text: when an extraction window marks a message as new and its
 text has a script, the answer carries those facts, cited to that message. The server can
-also fail (HTTP status), stall, or answer with prose instead of JSON.
+also fail (HTTP status), stall past the client's timeout, or answer with something that is
+not the JSON asked for.
 """
 
 import json
@@ -18,11 +19,15 @@ from tests.integration.json_server import json_server
 
 @dataclass
 class Trouble:
-    """What to do instead of answering, for the next ``times`` calls."""
+    """What to do instead of answering, for the next ``times`` calls: fail with an HTTP
+    ``status``, answer prose (``garbage``) or this raw ``content``, or wait ``stall`` seconds
+    before answering as scripted."""
 
     times: int
     status: int = 0
     garbage: bool = False
+    content: str = ""
+    stall: float = 0.0
 
 
 @dataclass
@@ -42,14 +47,24 @@ class ScriptedLLM:
             self.scripts[message] = list(facts)
             self.delays[message] = delay
 
-    def trouble(self, message: str, *, times: int, status: int = 0, garbage: bool = False) -> None:
+    def trouble(
+        self,
+        message: str,
+        *,
+        times: int,
+        status: int = 0,
+        garbage: bool = False,
+        content: str = "",
+        stall: float = 0.0,
+    ) -> None:
         """Misbehave for the next ``times`` windows in which ``message`` is new."""
         with self.lock:
-            self.troubles[message] = Trouble(times, status, garbage)
+            self.troubles[message] = Trouble(times, status, garbage, content, stall)
 
     def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any] | str]:
         window = json.loads(body["messages"][-1]["content"])
         new = [m for m in window["messages"] if m["new"]]
+        stall = 0.0
         with self.lock:
             self.requests.append(body)
             for m in new:
@@ -58,10 +73,14 @@ class ScriptedLLM:
                     trouble.times -= 1
                     if trouble.garbage:
                         return 200, _completion(body, "Sure! Here are facts: the user is nice.")
-                    return trouble.status, {
-                        "error": {"message": "scripted failure", "type": "server_error"}
-                    }
-            delay = max((self.delays.get(m["content"], 0.0) for m in new), default=0.0)
+                    if trouble.content:
+                        return 200, _completion(body, trouble.content)
+                    if trouble.status:
+                        return trouble.status, {
+                            "error": {"message": "scripted failure", "type": "server_error"}
+                        }
+                    stall = trouble.stall
+            delay = stall or max((self.delays.get(m["content"], 0.0) for m in new), default=0.0)
             facts = [
                 {**f, "source": f.get("source", [m["ref"]])} if isinstance(f, dict) else f
                 for m in new

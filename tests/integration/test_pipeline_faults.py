@@ -2,9 +2,11 @@
 
 import time
 
+import pytest
 from memoire.v1 import memory_pb2
 from memoire.v1 import memory_service_pb2 as pb
 
+from tests.integration.helpers import listed
 from tests.integration.pipeline import facts, finished, pipeline, said  # noqa: F401
 
 SUCCEEDED = memory_pb2.EXTRACTION_STATE_SUCCEEDED
@@ -17,33 +19,41 @@ def state(api, extraction_id: str) -> int:
     return int(job.extraction.state)
 
 
-def test_a_worker_killed_mid_extraction_is_replaced_and_the_job_completes_once(pipeline):
+@pytest.mark.timeout(150)
+def test_a_worker_killed_mid_extraction_is_replaced_and_every_job_completes_once(pipeline):
     api = pipeline.api()
     text = "I am training for the Boston marathon."
-    pipeline.llm.say(
-        text,
-        {"content": "Training for the Boston marathon", "slot": "goal", "value": "Boston marathon"},
-        delay=4.0,
-    )
+    marathon = {"content": "Training for the Boston marathon", "slot": "goal", "value": "Boston"}
+    pipeline.llm.say(text, marathon, delay=4.0)
+    queued = ["My sister is called Inês.", "I work night shifts."]
+    pipeline.llm.say(queued[0], {"content": "Has a sister named Inês"})
+    pipeline.llm.say(queued[1], {"content": "Works night shifts"})
     job_id = said(api, "u1", text).extraction_id
     deadline = time.monotonic() + 60
     while state(api, job_id) != RUNNING:
         assert time.monotonic() < deadline, "the worker never started the job"
         time.sleep(0.05)
+    behind = [said(api, "u1", t).extraction_id for t in queued]  # waiting in Redis
 
     pipeline.worker.kill()
-    pipeline.llm.say(
-        text,
-        {"content": "Training for the Boston marathon", "slot": "goal", "value": "Boston marathon"},
-    )
+    pipeline.llm.say(text, marathon)
     pipeline.worker.start()
     job = finished(api, job_id, timeout=90)
+    others = [finished(api, j, timeout=60) for j in behind]
 
     assert job.state == SUCCEEDED
     assert job.attempts == 2
-    assert [f.content for f in facts(api, "u1")] == ["Training for the Boston marathon"]
+    assert [o.state for o in others] == [SUCCEEDED, SUCCEEDED]
+    assert sorted(f.content for f in facts(api, "u1")) == [
+        "Has a sister named Inês",
+        "Training for the Boston marathon",
+        "Works night shifts",
+    ]
+    episodes = listed(api, "u1", kind=memory_pb2.MEMORY_KIND_EPISODE)
+    assert sorted(e.content for e in episodes) == sorted([text, *queued])
 
 
+@pytest.mark.timeout(150)
 def test_jobs_queued_while_redis_is_down_all_run_once_it_is_back(pipeline):
     api = pipeline.api()
     texts = [f"My favourite number is {n}." for n in (3, 7, 11)]

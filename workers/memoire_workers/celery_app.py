@@ -7,8 +7,10 @@ runs again elsewhere; every task is idempotent, so running twice does no harm.
 from typing import Any
 
 from celery import Celery
+from celery.signals import setup_logging
 from kombu import Queue  # type: ignore[attr-defined]
 
+from memoire_core import logs
 from memoire_core.config import Settings
 
 EXTRACTION_QUEUE = "extraction"
@@ -32,7 +34,16 @@ def make_celery(settings: Settings) -> Celery:
         timezone="UTC",
     )
     app.conf.memoire_settings = settings
+    # A receiver of setup_logging keeps Celery's own format off: the worker logs like the server.
+    setup_logging.connect(_logging_for(settings), weak=False, dispatch_uid="memoire.logs")
     return app
+
+
+def _logging_for(settings: Settings) -> Any:
+    def configure(**_: Any) -> None:
+        logs.configure(settings)
+
+    return configure
 
 
 def _schedule(settings: Settings) -> dict[str, Any]:

@@ -10,17 +10,17 @@ from typing import Any, TypeVar
 
 from celery import shared_task
 from celery.signals import worker_ready
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from memoire_core.cache import ConsciousCache
 from memoire_core.config import Settings
-from memoire_core.db.engine import make_engine, make_session_factory
-from memoire_core.embedding import Embedder, make_embedder
+from memoire_core.db.engine import make_engine, make_session_factory, storage_unavailable
+from memoire_core.embedding import Embedder, import_litellm, make_embedder
 from memoire_core.llm import ChatModel, LiteLLMChat, LLMError
 from memoire_core.services import extraction, lifecycle
 from memoire_core.services.embedding import embed_owed, prepare_model
 from memoire_core.slots import SlotRegistry
+from memoire_workers import telemetry
 from memoire_workers.celery_app import EXTRACTION_QUEUE, settings_of
 
 log = logging.getLogger(__name__)
@@ -110,16 +110,18 @@ def extract(self: Any, job_id: str) -> str:
             raise self.retry(countdown=backoff(self.request.retries), exc=error) from error
         rt.run(extraction.fail(rt.sessions, job, str(error)))
         return "failed"
-    except (OSError, SQLAlchemyError) as error:
-        # The database is unreachable: leave the job to a retry rather than failing it.
-        log.warning("extraction %s: storage unavailable (%s); retrying", job_id, error)
-        raise self.retry(countdown=backoff(self.request.retries), exc=error) from error
     except Exception as error:
+        if storage_unavailable(error):
+            # Postgres is down or restarting: leave the job to a retry rather than failing it.
+            log.warning("extraction %s: storage unavailable (%s); retrying", job_id, error)
+            raise self.retry(countdown=backoff(self.request.retries), exc=error) from error
+        # Anything else (a rejected statement, a bug) would fail again: end the job now.
         log.exception("extraction %s failed unexpectedly", job_id)
         rt.run(extraction.fail(rt.sessions, job, f"internal error: {type(error).__name__}"))
         return "failed"
-    if outcome.changed_user is not None:
+    if outcome.changed_user is not None:  # this run stored the facts (not a redelivery)
         rt.facts_changed([outcome.changed_user])
+        rt.run(telemetry.observe_ingest_to_facts(rt.sessions, job))
     return outcome.state.value
 
 
@@ -181,3 +183,6 @@ def optimise(self: Any) -> int:
 def _sweep_on_start(sender: Any, **_: Any) -> None:
     """A restarted worker first picks up what its predecessor left unfinished."""
     sender.app.send_task("memoire.sweep")
+    if runtime(sender.app).settings.llm_model:
+        # LiteLLM takes seconds to import: pay it now rather than in the first extraction.
+        import_litellm()

@@ -177,3 +177,17 @@ async def unfinished(db: AsyncSession, created_before: datetime) -> list[dict[st
         .limit(1000)
     )
     return [dict(r._mapping) for r in rows]
+
+
+async def lifetime(db: AsyncSession, job_id: uuid.UUID) -> tuple[datetime, datetime] | None:
+    """When a finished job was created and when it finished; None while it is unfinished."""
+    row = (
+        await db.execute(
+            select(extraction_jobs.c.created_at, extraction_jobs.c.finished_at).where(
+                extraction_jobs.c.id == job_id
+            )
+        )
+    ).first()
+    if row is None or row.finished_at is None:
+        return None
+    return row.created_at, row.finished_at
