@@ -22,14 +22,11 @@ import grpc
 from memoire.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from pydantic import SecretStr
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from memoire_cli import localstack, migrate  # noqa: E402
-from memoire_core.config import Settings  # noqa: E402
-from memoire_core.services.accounts import create_app_with_key  # noqa: E402
-from memoire_server.app import start  # noqa: E402
-from tests.integration.scripted_llm import scripted_llm  # noqa: E402
+from memoire_cli import localstack, migrate
+from memoire_cli.bench.scripted_llm import instant_llm
+from memoire_core.config import Settings
+from memoire_core.services.accounts import create_app_with_key
+from memoire_server.app import start
 
 FINAL = {memory_pb2.EXTRACTION_STATE_SUCCEEDED, memory_pb2.EXTRACTION_STATE_FAILED}
 
@@ -60,14 +57,14 @@ async def main(n: int) -> dict[str, Any]:
     redis = localstack.LocalRedis(scratch / "redis")
     redis.start()
     worker: subprocess.Popen[bytes] | None = None
-    with scripted_llm() as llm:
+    with instant_llm() as llm_url:
         settings = Settings(
             database_url=url,
             redis_url=redis.url,
             secret_key=SecretStr(secrets.token_urlsafe(32)),
             grpc_port=0,
             llm_model="openai/scripted",
-            llm_api_base=llm.url,
+            llm_api_base=llm_url,
             llm_api_key=SecretStr("k"),
             vector_index="hnsw" if localstack.bundled_pgvector_can_index() else "none",
         )
@@ -77,7 +74,7 @@ async def main(n: int) -> dict[str, Any]:
             "MEMOIRE_DATABASE_URL": url,
             "MEMOIRE_REDIS_URL": redis.url,
             "MEMOIRE_LLM_MODEL": settings.llm_model,
-            "MEMOIRE_LLM_API_BASE": llm.url,
+            "MEMOIRE_LLM_API_BASE": llm_url,
             "MEMOIRE_LLM_API_KEY": "k",
             "MEMOIRE_DATA_DIR": str(scratch / "worker"),
             "MEMOIRE_VECTOR_INDEX": settings.vector_index,
@@ -95,15 +92,6 @@ async def main(n: int) -> dict[str, Any]:
             channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
             stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
             texts = [f"My lucky number is {i}." for i in range(n + 1)]
-            for i, text in enumerate(texts):
-                llm.say(
-                    text,
-                    {
-                        "content": f"Lucky number is {i}",
-                        "slot": "preference.number",
-                        "value": str(i),
-                    },
-                )
 
             def ingest(text: str) -> str:
                 reply = stub.Ingest(

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from memoire_cli import envoy, localstack, migrate
+from memoire_core import logs
 from memoire_core.config import Settings
 
 T = TypeVar("T")
@@ -25,9 +25,14 @@ def _run(coro: Awaitable[T]) -> T:
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings)
+
+
+def _for_console(settings: Settings) -> Settings:
+    """`memoire up` is read by a person: text logs, unless MEMOIRE_LOG_FORMAT asks otherwise."""
+    if "log_format" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"log_format": "text"})
 
 
 @click.group()
@@ -69,6 +74,7 @@ def _env_for(settings: Settings) -> dict[str, str]:
         "MEMOIRE_REDIS_URL": settings.redis_url,
         "MEMOIRE_SECRET_KEY": settings.secret_key.get_secret_value(),
         "MEMOIRE_VECTOR_INDEX": settings.vector_index,
+        "MEMOIRE_LOG_FORMAT": settings.log_format,
     }
 
 
@@ -105,7 +111,7 @@ async def _local_key(settings: Settings) -> str:
 @click.option("--no-http", is_flag=True, help="Do not start Envoy (JSON/HTTP and gRPC-web).")
 def up(port: int | None, no_worker: bool, http_port: int | None, no_http: bool) -> None:
     """Run everything locally: Postgres, Redis, migrations, the server, a worker and Envoy."""
-    base = Settings()
+    base = _for_console(Settings())
     if port is not None:
         base = base.model_copy(update={"grpc_port": port})
     _setup_logging(base)
@@ -430,6 +436,89 @@ def eval_locomo(
     if target and not api_key:
         raise click.UsageError("--target needs --api-key (or MEMOIRE_API_KEY): an app key")
     click.echo(evaluation.run_locomo(path, out, target, api_key, user_prefix))
+
+
+# --- benchmarks ----------------------------------------------------------------------------
+
+
+def _levels(_ctx: Any, _param: Any, value: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter("a comma-separated list of numbers, e.g. 1,16,64") from None
+    if not levels or min(levels) < 1:
+        raise click.BadParameter("each level must be at least 1")
+    return levels
+
+
+@cli.command()
+@click.option("--memories", default=100_000, show_default=True, help="Memories to seed.")
+@click.option("--users", default=1_000, show_default=True, help="Users they belong to.")
+@click.option(
+    "--concurrency",
+    default="1,16,64",
+    show_default=True,
+    callback=_levels,
+    help="Concurrent callers, per level.",
+)
+@click.option("--seconds", default=10.0, show_default=True, help="Measured time per level.")
+@click.option("--warmup", default=2.0, show_default=True, help="Unmeasured time per level.")
+@click.option("--samples", default=50, show_default=True, help="Samples of each delay.")
+@click.option("--pool", default=1_024, show_default=True, help="Distinct embedded sentences.")
+@click.option("--ingest-batch", default=1, show_default=True, help="Messages per Ingest call.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the corpus and workload.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the corpus here and reuse it next time (default: a temporary folder).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("bench/results"),
+    show_default=True,
+    help="Where <size>.json and <size>.md go.",
+)
+def bench(
+    memories: int,
+    users: int,
+    concurrency: tuple[int, ...],
+    seconds: float,
+    warmup: float,
+    samples: int,
+    pool: int,
+    ingest_batch: int,
+    seed: int,
+    data_dir: Path | None,
+    out: Path,
+) -> None:
+    """Seed a corpus, then measure Recall, Conscious and Ingest through the gRPC server."""
+    from memoire_cli.bench import Options, run  # noqa: PLC0415 - heavy imports
+    from memoire_cli.bench.progress import Bars  # noqa: PLC0415
+
+    if users < 1 or memories < 2 * users:
+        raise click.UsageError("need at least one user and two memories per user")
+    options = Options(
+        memories=memories,
+        users=users,
+        concurrency=concurrency,
+        seconds=seconds,
+        warmup=warmup,
+        samples=samples,
+        pool=pool,
+        ingest_batch=ingest_batch,
+        seed=seed,
+        data_dir=data_dir,
+        out_dir=out,
+    )
+    bars = Bars()
+    try:
+        _, json_path, md_path = run(options, bars)
+    finally:
+        bars.close()
+    click.echo(md_path.read_text())
+    click.echo(f"written: {json_path} and {md_path}", err=True)
 
 
 if __name__ == "__main__":

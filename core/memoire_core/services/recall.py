@@ -7,6 +7,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +15,7 @@ from memoire_core.config import Limits
 from memoire_core.db.repos import accounts
 from memoire_core.db.repos import memories as memories_repo
 from memoire_core.db.repos import recall as repo
-from memoire_core.domain import Hit, MemoryView, RecallQuery, Score, UserRef
+from memoire_core.domain import Hit, RecallQuery, Score, UserRef
 from memoire_core.embedding import Embedder, Vector
 from memoire_core.errors import Violations
 from memoire_core.validation import check_id, check_limit, check_text
@@ -111,17 +112,23 @@ async def recall(
         filters,
         ranking.per_ranking,
     )
-    partial = fuse(found, ranking.rrf_k, WEIGHTS, BY_SCORE)
+    partial = fuse(found.candidates, ranking.rrf_k, WEIGHTS, BY_SCORE)
     anchors = sorted(partial, key=lambda mid: -partial[mid].fused)[:CONTEXT_ANCHORS]
-    partial = lift_neighbours(partial, await repo.neighbours(db, user.id, anchors, filters))
-    views = await memories_repo.views_by_ids(db, user.id, list(partial))
+    near = await repo.neighbours(db, user.id, anchors, filters)
+    partial = lift_neighbours(partial, near)
+    standing = {**found.standing, **{n.memory_id: n.standing for n in near}}
     now = datetime.now(UTC)
-    hits = [
-        Hit(view, weigh(partial[mid], view, now, ranking.recency_half_life_days))
-        for mid, view in views.items()
-    ]
-    hits.sort(key=lambda h: (-h.score.final, -h.memory.created_at.timestamp()))
-    return hits[: query.limit]
+    weighed = {
+        mid: weigh(score, standing[mid], now, ranking.recency_half_life_days)
+        for mid, score in partial.items()
+        if mid in standing
+    }
+    best = sorted(
+        weighed, key=lambda mid: (-weighed[mid].final, -standing[mid].created_at.timestamp())
+    )[: query.limit]
+    # Only the memories returned are read in full.
+    views = await memories_repo.views_by_ids(db, user.id, best)
+    return [Hit(views[mid], weighed[mid]) for mid in best if mid in views]
 
 
 def fuse(
@@ -184,7 +191,20 @@ def lift_neighbours(
     return out
 
 
-def weigh(score: Score, memory: MemoryView, now: datetime, half_life_days: float) -> Score:
+class Weighable(Protocol):
+    """What weighing reads of a memory (a ``MemoryView`` or a ranking's ``Standing``)."""
+
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def current(self) -> bool: ...
+    @property
+    def valid_from(self) -> datetime: ...
+    @property
+    def last_refreshed_at(self) -> datetime: ...
+
+
+def weigh(score: Score, memory: Weighable, now: datetime, half_life_days: float) -> Score:
     """Scale the fused score by belief in the memory and by how recently it held."""
     confidence_weight = 0.5 + 0.5 * memory.confidence
     if not memory.current:

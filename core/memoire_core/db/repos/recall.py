@@ -1,17 +1,29 @@
 """SQL for hybrid recall: three candidate rankings of one user's memories in one round trip,
-and the conversational neighbours of the best episodes."""
+and the conversational neighbours of the best episodes.
 
+The keyword rankings read the user's memories once, through the user-leading index, into a
+materialised CTE: the full-text and trigram GIN indexes span every user, so consulting them
+would cost in proportion to the whole table instead of to one user's memories.
+"""
+
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pgvector.sqlalchemy import HALFVEC
 from sqlalchemy import (
+    CTE,
     ColumnElement,
+    CompoundSelect,
+    DateTime,
     Float,
     Select,
+    String,
     Text,
     and_,
+    bindparam,
     cast,
     func,
     literal,
@@ -21,7 +33,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.dialects.postgresql import TSQUERY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memoire_core.db.repos.memories import current_clause
@@ -49,24 +61,53 @@ class Filters:
     end: datetime | None = None
     session_id: uuid.UUID | None = None
 
-    def clauses(self) -> list[ColumnElement[bool]]:
-        out: list[ColumnElement[bool]] = []
-        if self.kinds:
-            out.append(memories.c.kind.in_([k.value for k in self.kinds]))
-        if self.categories:
-            out.append(memories.c.category.in_(list(self.categories)))
-        if self.current_only:
-            out.append(current_clause())
-        if self.as_of is not None:
-            out.append(memories.c.valid_from <= self.as_of)
-            out.append(or_(memories.c.valid_to.is_(None), memories.c.valid_to > self.as_of))
-        if self.start is not None:
-            out.append(memories.c.valid_from >= self.start)
-        if self.end is not None:
-            out.append(memories.c.valid_from < self.end)
-        if self.session_id is not None:
-            out.append(memories.c.session_id == self.session_id)
-        return out
+    def shape(self) -> tuple[bool, ...]:
+        """Which filters are set: statements are built once per shape, values bound later."""
+        return (
+            bool(self.kinds),
+            bool(self.categories),
+            self.current_only,
+            self.as_of is not None,
+            self.start is not None,
+            self.end is not None,
+            self.session_id is not None,
+        )
+
+    def params(self) -> dict[str, Any]:
+        """The bound values of ``filter_clauses(self.shape())``."""
+        values = {
+            "f_kinds": sorted(k.value for k in self.kinds),
+            "f_categories": sorted(self.categories),
+            "f_as_of": self.as_of,
+            "f_start": self.start,
+            "f_end": self.end,
+            "f_session_id": self.session_id,
+        }
+        return {k: v for k, v in values.items() if v}
+
+
+def filter_clauses(shape: tuple[bool, ...]) -> list[ColumnElement[bool]]:
+    """The clauses of the filters a shape sets, with their values as bound parameters."""
+    kinds, categories, current_only, as_of, start, end, session = shape
+    when = DateTime(timezone=True)
+    out: list[ColumnElement[bool]] = []
+    if kinds:
+        out.append(memories.c.kind.in_(bindparam("f_kinds", expanding=True)))
+    if categories:
+        out.append(memories.c.category.in_(bindparam("f_categories", expanding=True)))
+    if current_only:
+        out.append(current_clause())
+    if as_of:
+        at = bindparam("f_as_of", type_=when)
+        out.append(memories.c.valid_from <= at)
+        out.append(or_(memories.c.valid_to.is_(None), memories.c.valid_to > at))
+    if start:
+        out.append(memories.c.valid_from >= bindparam("f_start", type_=when))
+    if end:
+        out.append(memories.c.valid_from < bindparam("f_end", type_=when))
+    if session:
+        out.append(memories.c.session_id == bindparam("f_session_id", type_=UUID(as_uuid=True)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -78,10 +119,57 @@ class Candidate:
     score: float
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What weighing a memory needs: belief in it, whether it holds now, when it was true."""
+
+    confidence: float
+    current: bool
+    valid_from: datetime
+    last_refreshed_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Found:
+    """The candidates of every ranking, and the standing of each memory they name."""
+
+    candidates: list[Candidate]
+    standing: dict[uuid.UUID, Standing]
+
+
+def _standing_columns(table: Any) -> list[ColumnElement[Any]]:
+    return [
+        table.c.confidence,
+        current_clause().label("current") if table is memories else table.c.current,
+        table.c.valid_from,
+        table.c.last_refreshed_at,
+        table.c.created_at,
+    ]
+
+
+def _standing(row: Any) -> Standing:
+    return Standing(
+        row.confidence, bool(row.current), row.valid_from, row.last_refreshed_at, row.created_at
+    )
+
+
+def users_memories(where: list[ColumnElement[bool]]) -> CTE:
+    """The memories passing ``where`` (which names the user), read once and kept in memory."""
+    return (
+        select(
+            memories.c.id, memories.c.content, memories.c.content_tsv, *_standing_columns(memories)
+        )
+        .where(*where)
+        .cte("mine")
+        .prefix_with("MATERIALIZED")
+    )
+
+
 def bm25_ranking(
-    query: str, where: list[ColumnElement[bool]], limit: int
+    query: ColumnElement[str], mine: CTE, limit: int
 ) -> Select[tuple[uuid.UUID, str, float]]:
-    """Memories holding any of the query's lexemes, by Okapi BM25 over the filtered memories.
+    """Memories holding any of the query's lexemes, by Okapi BM25 over the user's memories.
 
     Term and document frequencies come from the stored ``content_tsv`` (English stemming and
     stop words), so a word most memories share (a name, "like") weighs little and a rare one
@@ -96,22 +184,18 @@ def bm25_ranking(
     )
     # A subquery, so the query is parsed once and not again for every stored lexeme.
     lexemes = select(func.unnest(func.tsvector_to_array(func.to_tsvector("english", query))))
-    stored = func.unnest(memories.c.content_tsv).table_valued(
+    stored = func.unnest(mine.c.content_tsv).table_valued(
         "lexeme", "positions", joins_implicitly=True
     )
     matched = (
         select(
-            memories.c.id,
-            cast(func.length(memories.c.content_tsv), Float).label("length"),
+            mine.c.id,
+            cast(func.length(mine.c.content_tsv), Float).label("length"),
             stored.c.lexeme,
             cast(func.coalesce(func.array_length(stored.c.positions, 1), 1), Float).label("tf"),
         )
-        .select_from(memories, stored)
-        .where(
-            *where,
-            memories.c.content_tsv.op("@@")(any_lexeme),
-            stored.c.lexeme.in_(lexemes),
-        )
+        .select_from(mine, stored)
+        .where(mine.c.content_tsv.op("@@")(any_lexeme), stored.c.lexeme.in_(lexemes))
         .cte("bm25_matched")
     )
     # Every memory holding a lexeme matches the OR query, so this is its document frequency.
@@ -120,14 +204,10 @@ def bm25_ranking(
         .group_by(matched.c.lexeme)
         .cte("bm25_df")
     )
-    corpus = (
-        select(
-            cast(func.count(), Float).label("n"),
-            cast(func.avg(func.length(memories.c.content_tsv)), Float).label("average"),
-        )
-        .where(*where)
-        .cte("bm25_corpus")
-    )
+    corpus = select(
+        cast(func.count(), Float).label("n"),
+        cast(func.avg(func.length(mine.c.content_tsv)), Float).label("average"),
+    ).cte("bm25_corpus")
     idf = func.ln(1 + (corpus.c.n - df.c.df + 0.5) / (df.c.df + 0.5))
     norm = BM25_K1 * (1 - BM25_B + BM25_B * matched.c.length / corpus.c.average)
     score = func.sum(idf * matched.c.tf * (BM25_K1 + 1) / (matched.c.tf + norm)).label("score")
@@ -140,10 +220,29 @@ def bm25_ranking(
     )
 
 
+def trigram_ranking(
+    query: ColumnElement[str], mine: CTE, limit: int
+) -> Select[tuple[uuid.UUID, str, float]]:
+    """The user's memories by trigram word similarity to the query, above a noise floor."""
+    # OFFSET 0 keeps the subquery from being flattened, so word_similarity (the dearest part of
+    # recall) runs once per memory instead of once in the filter and again in the sort.
+    similar = (
+        select(mine.c.id, func.word_similarity(query, mine.c.content).label("score"))
+        .offset(0)
+        .subquery("similar")
+    )
+    return (
+        select(similar.c.id, literal(TRIGRAM).label("source"), similar.c.score)
+        .where(similar.c.score > TRIGRAM_FLOOR)
+        .order_by(similar.c.score.desc())
+        .limit(limit)
+    )
+
+
 def vector_ranking(
-    user_id: uuid.UUID,
-    query_vector: Vector,
-    model: str,
+    user_id: uuid.UUID | ColumnElement[uuid.UUID],
+    query_vector: Vector | ColumnElement[Any],
+    model: str | ColumnElement[str],
     dimensions: int,
     where: list[ColumnElement[bool]],
     limit: int,
@@ -167,6 +266,57 @@ def vector_ranking(
     )
 
 
+@functools.lru_cache(maxsize=128)
+def _candidates_template(
+    shape: tuple[bool, ...], dimensions: int | None, per_ranking: int
+) -> Select[Any]:
+    """The rankings' statement for one filter shape, its values left as bound parameters.
+
+    Building this expression tree costs more Python time than Postgres takes to run it, so
+    it is built once per shape and reused (SQLAlchemy then reuses its compiled form too).
+    """
+    user_id = bindparam("user_id", type_=UUID(as_uuid=True))
+    query = bindparam("query", type_=Text)
+    where = [memories.c.user_id == user_id, *filter_clauses(shape)]
+    mine = users_memories(where)
+    arms = [
+        bm25_ranking(query, mine, per_ranking).subquery(),
+        trigram_ranking(query, mine, per_ranking).subquery(),
+    ]
+    if dimensions is not None:
+        vector = bindparam("query_vector", type_=HALFVEC(dimensions))
+        model = bindparam("model", type_=String)
+        arms.insert(
+            0, vector_ranking(user_id, vector, model, dimensions, where, per_ranking).subquery()
+        )
+    ranked = union_all(*(select(arm.c.id, arm.c.source, arm.c.score) for arm in arms)).subquery(
+        "ranked"
+    )
+    return select(ranked.c.id, ranked.c.source, ranked.c.score, *_standing_columns(mine)).join_from(
+        ranked, mine, mine.c.id == ranked.c.id
+    )
+
+
+def candidates_statement(
+    user_id: uuid.UUID,
+    query: str,
+    query_vector: Vector | None,
+    model: str,
+    dimensions: int,
+    filters: Filters,
+    per_ranking: int,
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The vector, full-text and trigram rankings of one user's memories, each row with the
+    standing of its memory: the statement and its parameters."""
+    stmt = _candidates_template(
+        filters.shape(), dimensions if query_vector is not None else None, per_ranking
+    )
+    params = {"user_id": user_id, "query": query, **filters.params()}
+    if query_vector is not None:
+        params.update(query_vector=query_vector, model=model)
+    return stmt, params
+
+
 async def candidates(
     db: AsyncSession,
     user_id: uuid.UUID,
@@ -176,32 +326,16 @@ async def candidates(
     dimensions: int,
     filters: Filters,
     per_ranking: int,
-) -> list[Candidate]:
+) -> Found:
     """Up to ``per_ranking`` candidates from each of vector, full-text and trigram ranking."""
-    where = [memories.c.user_id == user_id, *filters.clauses()]
-
-    full_text = bm25_ranking(query, where, per_ranking)
-    # OFFSET 0 keeps the subquery from being flattened, so word_similarity (the dearest part of
-    # recall) runs once per memory instead of once in the filter and again in the sort.
-    similar = (
-        select(memories.c.id, func.word_similarity(query, memories.c.content).label("score"))
-        .where(*where)
-        .offset(0)
-        .subquery("similar")
+    stmt, params = candidates_statement(
+        user_id, query, query_vector, model, dimensions, filters, per_ranking
     )
-    trigram = (
-        select(similar.c.id, literal(TRIGRAM).label("source"), similar.c.score)
-        .where(similar.c.score > TRIGRAM_FLOOR)
-        .order_by(similar.c.score.desc())
-        .limit(per_ranking)
+    rows = (await db.execute(stmt, params)).all()
+    return Found(
+        [Candidate(r.id, r.source, float(r.score)) for r in rows],
+        {r.id: _standing(r) for r in rows},
     )
-    arms = [full_text.subquery(), trigram.subquery()]
-    if query_vector is not None:
-        vector = vector_ranking(user_id, query_vector, model, dimensions, where, per_ranking)
-        arms.insert(0, vector.subquery())
-    stmt = union_all(*(select(arm.c.id, arm.c.source, arm.c.score) for arm in arms))
-    rows = await db.execute(stmt)
-    return [Candidate(r.id, r.source, float(r.score)) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -211,6 +345,7 @@ class Neighbour:
     anchor_id: uuid.UUID
     memory_id: uuid.UUID
     after_anchor: bool
+    standing: Standing
 
 
 # Built once: aliasing a table proxies all of its columns, which is slow to repeat per call.
@@ -220,7 +355,7 @@ _later = messages.alias("later")
 _earlier = messages.alias("earlier")
 
 
-def _adjacent(user_id: uuid.UUID, after: bool) -> Select[uuid.UUID]:
+def _adjacent(user_id: ColumnElement[uuid.UUID], after: bool) -> Select[uuid.UUID]:
     """The message said right after (or before) the anchor's, in the same session."""
     other = _later if after else _earlier
     here, there = tuple_(_said.c.said_at, _said.c.id), tuple_(other.c.said_at, other.c.id)
@@ -240,19 +375,22 @@ def _adjacent(user_id: uuid.UUID, after: bool) -> Select[uuid.UUID]:
     )
 
 
-async def neighbours(
-    db: AsyncSession, user_id: uuid.UUID, anchor_ids: list[uuid.UUID], filters: Filters
-) -> list[Neighbour]:
-    """The episodes of the messages said just before and just after each anchor episode's
-    message in its session (order: ``said_at``, then id), when they pass the filters."""
-    if not anchor_ids:
-        return []
-    where = [memories.c.user_id == user_id, *filters.clauses()]
+@functools.lru_cache(maxsize=128)
+def _neighbours_template(shape: tuple[bool, ...]) -> CompoundSelect[Any]:
+    """The neighbours' statement for one filter shape, values left as bound parameters."""
+    user_id = bindparam("user_id", type_=UUID(as_uuid=True))
+    anchor_ids = bindparam("anchor_ids", expanding=True, type_=UUID(as_uuid=True))
+    where = [memories.c.user_id == user_id, *filter_clauses(shape)]
 
-    def side(after: bool) -> Select[uuid.UUID, uuid.UUID, bool]:
+    def side(after: bool) -> Select[Any]:
         step = _adjacent(user_id, after).lateral("next_message" if after else "previous_message")
         return (
-            select(_anchor.c.id, memories.c.id, literal(after).label("after_anchor"))
+            select(
+                _anchor.c.id.label("anchor_id"),
+                memories.c.id,
+                literal(after).label("after_anchor"),
+                *_standing_columns(memories),
+            )
             .select_from(
                 _anchor.join(_said, _said.c.id == _anchor.c.message_id)
                 .join(step, true())
@@ -261,5 +399,16 @@ async def neighbours(
             .where(_anchor.c.user_id == user_id, _anchor.c.id.in_(anchor_ids), *where)
         )
 
-    rows = await db.execute(union_all(side(True), side(False)))
-    return [Neighbour(anchor_id, memory_id, bool(after)) for anchor_id, memory_id, after in rows]
+    return union_all(side(True), side(False))
+
+
+async def neighbours(
+    db: AsyncSession, user_id: uuid.UUID, anchor_ids: list[uuid.UUID], filters: Filters
+) -> list[Neighbour]:
+    """The episodes of the messages said just before and just after each anchor episode's
+    message in its session (order: ``said_at``, then id), when they pass the filters."""
+    if not anchor_ids:
+        return []
+    params = {"user_id": user_id, "anchor_ids": anchor_ids, **filters.params()}
+    rows = await db.execute(_neighbours_template(filters.shape()), params)
+    return [Neighbour(r.anchor_id, r.id, bool(r.after_anchor), _standing(r)) for r in rows]

@@ -1,0 +1,165 @@
+"""The results of a run as JSON and as a Markdown page, and the targets they are held to."""
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+# (name, where in the results, bound, "max" or "min") - checked at concurrency 1 where it says.
+TARGETS: tuple[tuple[str, tuple[str, ...], float, str], ...] = (
+    (
+        "Recall p95 (concurrency 1, query embedding included)",
+        ("rpc", "recall", "1", "p95_ms"),
+        25.0,
+        "max",
+    ),
+    ("Conscious p95 (concurrency 1)", ("rpc", "conscious", "1", "p95_ms"), 3.0, "max"),
+    ("Ingest reply p95 (concurrency 1)", ("rpc", "ingest", "1", "p95_ms"), 10.0, "max"),
+    ("Ingest messages/s (best level)", ("best", "ingest_items_per_s"), 1000.0, "min"),
+    ("New episode recallable p95 (ms)", ("delays", "episode_recallable", "p95_ms"), 1000.0, "max"),
+    ("Server peak RSS (MiB)", ("server_rss_mb", "peak"), 1024.0, "max"),
+)
+UNITS = {"max": "≤", "min": "≥"}
+
+
+def machine() -> dict[str, Any]:
+    """What the run ran on."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = 0.0
+    try:
+        total = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+        memory_gb = round(int(total) / 1024 / 1024, 1)
+    except (OSError, IndexError, ValueError):
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": memory_gb,
+        "system": platform.platform(terse=True),
+        "python": platform.python_version(),
+    }
+
+
+def _lookup(results: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    node: Any = results
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return float(node) if isinstance(node, int | float) else None
+
+
+def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the measured figure and whether it was met."""
+    out = []
+    for name, path, bound, kind in TARGETS:
+        value = _lookup(results, path)
+        met = None if value is None else (value <= bound if kind == "max" else value >= bound)
+        out.append(
+            {"name": name, "target": f"{UNITS[kind]} {bound:g}", "measured": value, "met": met}
+        )
+    return out
+
+
+def _loads(m: dict[str, Any], when: str) -> str:
+    return " / ".join(f"{x:.2f}" for x in m.get("load_average", {}).get(when, []))
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "-"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The run as a Markdown page: latencies, floors, ratios, delays and targets."""
+    corpus, m = results["corpus"], results["machine"]
+    lines = [
+        f"# Mémoire benchmark: {corpus['memories']:,} memories, {corpus['users']:,} users",
+        "",
+        f"{m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gb']} GB, Python {m['python']}; "
+        f"{results['settings']['seconds']:g} s per level after {results['settings']['warmup']:g} s "
+        f"of warm-up; vector index `{results['settings']['vector_index']}`. "
+        "Latencies in ms, measured by a client on the same machine.",
+        "",
+        f"Load average (1, 5, 15 min) at the start {_loads(m, 'start')}, at the end "
+        f"{_loads(m, 'end')}: anything above zero is other work sharing the CPUs.",
+        "",
+        "| call | concurrency | calls | p50 | p95 | p99 | calls/s | items/s | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for group in ("rpc", "floor"):
+        for name, levels in results[group].items():
+            if not isinstance(levels, dict) or "calls" in levels:
+                continue
+            label = name if group == "rpc" else f"floor: {name}"
+            for level, s in levels.items():
+                lines.append(
+                    f"| {label} | {level} | {s['calls']} | {_f(s['p50_ms'], 2)} | "
+                    f"{_f(s['p95_ms'], 2)} | {_f(s['p99_ms'], 2)} | {_f(s['calls_per_s'])} | "
+                    f"{_f(s['items_per_s'])} | {s['errors']} |"
+                )
+    emb = results["floor"]["query_embedding"]
+    lines += [
+        "",
+        f"Query embedding alone (in the client process, one at a time): p50 "
+        f"{_f(emb['p50_ms'], 2)} ms, p95 {_f(emb['p95_ms'], 2)} ms.",
+        "",
+        "| ratio of p50s | "
+        + " | ".join(f"c={c}" for c in results["settings"]["concurrency"])
+        + " |",
+        "| --- | " + " | ".join("---:" for _ in results["settings"]["concurrency"]) + " |",
+    ]
+    for name, by_level in results["ratios"].items():
+        cells = " | ".join(_f(by_level.get(str(c)), 2) for c in results["settings"]["concurrency"])
+        lines.append(f"| {name} | {cells} |")
+    d = results["delays"]
+    lines += [
+        "",
+        "| delay after the Ingest reply | samples | p50 | p95 | max |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name in ("episode_recallable", "episode_embedded", "facts_visible", "get_extraction_floor"):
+        s = d[name]
+        lines.append(
+            f"| {name.replace('_', ' ')} | {s['calls']} | {_f(s['p50_ms'])} | {_f(s['p95_ms'])} | "
+            f"{_f(s['max_ms'])} |"
+        )
+    rss = results["server_rss_mb"]
+    lines += [
+        "",
+        f"Embedding backlog after the Ingest phase drained in {_f(d['embedding_backlog_s'])} s. "
+        f"Server resident memory: peak {_f(rss['peak'])} MiB, at the end {_f(rss['end'])} MiB.",
+        "",
+        "| target | bound | measured | met |",
+        "| --- | ---: | ---: | :---: |",
+    ]
+    for t in results["targets"]:
+        met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
+        lines.append(f"| {t['name']} | {t['target']} | {_f(t['measured'], 2)} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def size_label(memories: int) -> str:
+    """``100k``, ``1M``, ``2k``: the corpus size in a file name."""
+    if memories >= 1_000_000 and memories % 1_000_000 == 0:
+        return f"{memories // 1_000_000}M"
+    if memories >= 1_000 and memories % 1_000 == 0:
+        return f"{memories // 1_000}k"
+    return str(memories)
+
+
+def write(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """Write ``<size>.json`` and ``<size>.md`` into ``out_dir``; returns both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / size_label(results["corpus"]["memories"])
+    json_path, md_path = stem.with_suffix(".json"), stem.with_suffix(".md")
+    json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    md_path.write_text(markdown(results))
+    return json_path, md_path
