@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from memoire import (
     Memoire,
     MemoireClient,
     NotFound,
+    ResourceExhausted,
     RetryPolicy,
     Unauthenticated,
     Unavailable,
@@ -30,7 +32,7 @@ from memoire.v1 import account_pb2, memory_pb2
 from memoire.v1 import memory_service_pb2 as pb
 
 from memoire_server.app import start
-from tests.integration.conftest import Server
+from tests.integration.conftest import Server, own_server
 from tests.integration.fake_llm import FakeLLM, fake_llm
 from tests.integration.helpers import key_id_of
 
@@ -38,6 +40,7 @@ EPISODE = memory_pb2.MEMORY_KIND_EPISODE
 USER = memory_pb2.ROLE_USER
 ASSISTANT = memory_pb2.ROLE_ASSISTANT
 BUDGET = 5.0  # seconds: one busy process runs the server, the client and the fake provider
+ADMIN_KEY = "admin-" + uuid.uuid4().hex
 
 
 @pytest.fixture
@@ -596,3 +599,120 @@ def test_reads_are_retried_while_the_service_restarts_and_writes_are_not(server,
             for running in restarted:
                 server.loop.run(running.stop(0))
     assert restarted
+
+
+# --- exports, apps and rate limits ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def limited(loop_thread, embedder, database_url, redis_server) -> Iterator[Server]:
+    """A server with an admin key whose keys may write twice at once, then once every 2 s."""
+    with own_server(
+        loop_thread,
+        embedder,
+        database_url,
+        redis_server.url,
+        admin_key=ADMIN_KEY,
+        rate_limit_writes_per_second=0.5,
+        rate_limit_writes_burst=2,
+    ) as server:
+        yield server
+
+
+def items_of(exported: list[pb.ExportUserResponse], kind: str) -> list[Any]:
+    return [getattr(item, kind) for item in exported if item.WhichOneof("item") == kind]
+
+
+def test_export_streams_the_user_first_then_everything_stored_about_them(server, key):
+    with MemoireClient(key, server.target, timeout=30) as c:
+        c.create_user("eve", metadata={"plan": "free"})
+        c.create_session("eve", "s1")
+        ingested = c.ingest(
+            "eve", [{"content": "I moved to Oslo.", "client_message_id": "m1"}], session_id="s1"
+        )
+        [fact] = c.add_memories("eve", [pb.FactInput(content="Lives in Oslo")]).memories
+        items = c.export_user("eve")
+        first = next(items)  # the user arrives before the rest is read
+        exported = [first, *items]
+        with pytest.raises(NotFound) as missing:
+            list(c.export_user("nobody"))
+    assert missing.value.reason == "USER_NOT_FOUND"
+
+    assert first.WhichOneof("item") == "user"
+    assert first.user.id == "eve"
+    assert dict(first.user.metadata) == {"plan": "free"}
+    assert len(items_of(exported, "user")) == 1
+    assert [s.id for s in items_of(exported, "session")] == ["s1"]
+    assert [m.content for m in items_of(exported, "message")] == ["I moved to Oslo."]
+    assert sorted(m.content for m in items_of(exported, "memory")) == [
+        "I moved to Oslo.",
+        "Lives in Oslo",
+    ]
+    assert fact.id in {e.memory_id for e in items_of(exported, "event")}
+    assert [x.id for x in items_of(exported, "extraction")] == [ingested.extraction_id]
+
+
+def test_the_asyncio_client_exports_a_user_as_a_stream(server, key):
+    async def main() -> list[pb.ExportUserResponse]:
+        async with AsyncMemoireClient(key, server.target, timeout=30) as c:
+            await c.add_memories("fay", ["Grows figs"])
+            exported = [item async for item in c.export_user("fay")]
+            with pytest.raises(NotFound):
+                [item async for item in c.export_user("nobody")]
+            return exported
+
+    exported = asyncio.run(main())
+    assert exported[0].user.id == "fay"
+    assert [m.content for m in items_of(exported, "memory")] == ["Grows figs"]
+
+
+def test_an_app_created_with_the_admin_key_gets_a_key_that_works(limited):
+    with MemoireClient(ADMIN_KEY, limited.target) as admin:
+        made = admin.create_app(f"app-{uuid.uuid4()}", key_name="first key")
+    assert made.app.id
+    assert made.api_key.name == "first key"
+    assert made.api_key.scope == account_pb2.API_KEY_SCOPE_APP
+    with MemoireClient(made.api_key_secret, limited.target) as c:
+        c.add_memories("gus", [pb.FactInput(content="Drinks green tea", essential=True)])
+        assert "Drinks green tea" in c.conscious("gus").prompt_block
+
+    with (
+        MemoireClient("not-the-admin-key", limited.target) as stranger,
+        pytest.raises(Unauthenticated) as denied,
+    ):
+        stranger.create_app(f"app-{uuid.uuid4()}")
+    assert denied.value.reason == "ADMIN_KEY_INVALID"
+
+
+def test_a_rate_limited_write_is_retried_once_the_server_allows_it_and_stored_once(limited):
+    with MemoireClient(limited.new_app_key(), limited.target, timeout=10) as c:
+        started = time.monotonic()
+        for _ in range(2):  # invalid writes spend the burst of two too, and quickly
+            with pytest.raises(InvalidArgument):
+                c.ingest("hal", [{"content": " "}])
+        with pytest.raises(ResourceExhausted) as refused:
+            c.add_memories("hal", ["Not stored"])  # no request_id: a repeat might store it twice
+        assert refused.value.reason == "RATE_LIMITED"
+        assert refused.value.retry_delay is not None
+        assert 0 < refused.value.retry_delay <= 2.0
+        with pytest.raises(ResourceExhausted):  # the wait would outlast the call's deadline
+            c.add_memories("hal", ["Lives in Oslo"], request_id="oslo", timeout=1.0)
+
+        c.add_memories("hal", ["Lives in Oslo"], request_id="oslo")  # waits, then retries
+        waited = time.monotonic() - started
+        stored = [m.content for m in c.list_memories("hal").memories]
+    assert stored == ["Lives in Oslo"]
+    # After a burst of two, a third write is admitted 2 s after the first at the earliest
+    # (by Redis's clock; the margin allows for the two clocks).
+    assert waited >= 1.5
+
+
+def test_the_asyncio_client_waits_out_a_rate_limit_too(limited):
+    async def main() -> list[str]:
+        async with AsyncMemoireClient(limited.new_app_key(), limited.target, timeout=10) as c:
+            for n in (1, 2, 3):
+                await c.add_memories("ida", [f"Fact {n}"], request_id=f"fact-{n}")
+            page = await c.list_memories("ida")
+            return sorted(m.content for m in page.memories)
+
+    assert asyncio.run(main()) == ["Fact 1", "Fact 2", "Fact 3"]

@@ -5,6 +5,8 @@ the session's server (every unary call, a full ObserveChat turn) and gRPC-web th
 Envoy, plus the README example. This module starts Envoy, hands both addresses and a fresh app
 key to it (MEMOIRE_TARGET, MEMOIRE_HTTP_URL, MEMOIRE_API_KEY) and requires exit status 0; it
 also requires the committed generated code (clients/ts/src/gen) to match `buf generate`.
+Creating apps and rate limits run against a server of their own, with an admin key and a tight
+write limit (MEMOIRE_LIMITED_TARGET, MEMOIRE_ADMIN_KEY, MEMOIRE_LIMITED_API_KEY).
 
 Without clients/ts/node_modules (`npm ci` in clients/ts) the tests are skipped, except under CI,
 where they fail.
@@ -14,16 +16,18 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from memoire_cli.envoy import LocalEnvoy
-from tests.integration.conftest import Server
+from tests.integration.conftest import Server, own_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "clients" / "ts"
+ADMIN_KEY = "admin-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="session")
@@ -77,12 +81,27 @@ def envoy(server: Server, scratch: Path) -> Iterator[str]:
     proxy.stop()
 
 
+@pytest.fixture(scope="module")
+def limited(loop_thread, embedder, database_url, redis_server) -> Iterator[Server]:
+    """A server with an admin key whose keys may write twice at once, then once every 2 s."""
+    with own_server(
+        loop_thread,
+        embedder,
+        database_url,
+        redis_server.url,
+        admin_key=ADMIN_KEY,
+        rate_limit_writes_per_second=0.5,
+        rate_limit_writes_burst=2,
+    ) as server:
+        yield server
+
+
 def test_the_generated_typescript_code_is_current(npm: str) -> None:
     run_npm(npm, "run", "check:generated", timeout=120)
 
 
 def test_the_typescript_client_passes_its_suite_against_the_real_server(
-    npm: str, server: Server, envoy: str
+    npm: str, server: Server, envoy: str, limited: Server
 ) -> None:
     run_npm(
         npm,
@@ -91,5 +110,8 @@ def test_the_typescript_client_passes_its_suite_against_the_real_server(
             "MEMOIRE_TARGET": server.target,
             "MEMOIRE_HTTP_URL": envoy,
             "MEMOIRE_API_KEY": server.new_app_key(),
+            "MEMOIRE_LIMITED_TARGET": limited.target,
+            "MEMOIRE_ADMIN_KEY": ADMIN_KEY,
+            "MEMOIRE_LIMITED_API_KEY": limited.new_app_key(),
         },
     )

@@ -8,18 +8,20 @@
 
 import { create } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import type { CallOptions, Client, Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 
-import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
-import { AccountService } from "./gen/memoire/v1/account_service_pb.js";
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+import { AccountService, CreateAppRequestSchema } from "./gen/memoire/v1/account_service_pb.js";
+import type { CreateAppResponse } from "./gen/memoire/v1/account_service_pb.js";
 import { MemoryKind, Role, TemporalState } from "./gen/memoire/v1/memory_pb.js";
 import {
   AddMemoriesRequestSchema,
   AssistantDeltaSchema,
   ConsciousRequestSchema,
+  ExportUserRequestSchema,
   FactInputSchema,
   ForgetUserRequestSchema,
   IngestRequestSchema,
@@ -34,6 +36,7 @@ import {
 import type {
   AddMemoriesResponse,
   ConsciousResponse,
+  ExportUserResponse,
   FactInput,
   ForgetUserResponse,
   IngestResponse,
@@ -51,8 +54,8 @@ export * from "./gen/memoire/v1/memory_pb.js";
 export * from "./gen/memoire/v1/memory_service_pb.js";
 export * from "./gen/memoire/v1/account_pb.js";
 export * from "./gen/memoire/v1/account_service_pb.js";
-export { ErrorInfoSchema, BadRequestSchema } from "./gen/google/rpc/error_details_pb.js";
-export type { ErrorInfo, BadRequest } from "./gen/google/rpc/error_details_pb.js";
+export { ErrorInfoSchema, BadRequestSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+export type { ErrorInfo, BadRequest, RetryInfo } from "./gen/google/rpc/error_details_pb.js";
 export { Code, ConnectError } from "@connectrpc/connect";
 
 /** The default gRPC address, as for the Python client and the CLI. */
@@ -167,6 +170,23 @@ export interface ForgetUserInput {
   userId?: string;
 }
 
+export interface ExportUserInput {
+  userId?: string;
+}
+
+/**
+ * One record of an export, as `{ case, value }`: `"user"`, `"session"`, `"message"`, `"memory"`,
+ * `"event"` or `"extraction"`.
+ */
+export type ExportItem = Exclude<ExportUserResponse["item"], { case: undefined }>;
+
+export interface CreateAppInput {
+  /** A unique name for the app, 1 to 128 characters. */
+  name: string;
+  /** A label for the app's first key. */
+  keyName?: string;
+}
+
 /** Opens a turn of ObserveChat: the user's message, answered with a TurnContext. */
 export interface TurnStartInput {
   turnId: string;
@@ -209,6 +229,12 @@ export class MemoireError extends ConnectError {
   readonly domain: string;
   /** The bad fields of an INVALID_ARGUMENT, e.g. `query` or `messages[0].content`. */
   readonly fieldViolations: FieldViolation[];
+  /**
+   * How long the server asked the caller to wait before trying again, in milliseconds
+   * (`google.rpc.RetryInfo`): sent with RESOURCE_EXHAUSTED (reason `RATE_LIMITED` or
+   * `AUTH_THROTTLED`) and UNAVAILABLE; undefined otherwise. The client does not retry by itself.
+   */
+  readonly retryDelayMs: number | undefined;
 
   constructor(error: ConnectError) {
     super(error.rawMessage, error.code, error.metadata, undefined, error.cause ?? error);
@@ -220,6 +246,8 @@ export class MemoireError extends ConnectError {
       .findDetails(BadRequestSchema)
       .flatMap((bad) => bad.fieldViolations)
       .map(({ field, description }) => ({ field, description }));
+    const retry = error.findDetails(RetryInfoSchema)[0]?.retryDelay;
+    this.retryDelayMs = retry ? durationMs(retry) : undefined;
   }
 
   /** Plain prototype check: ConnectError's own duck-typed check would accept any ConnectError. */
@@ -260,6 +288,20 @@ export interface Memoire {
   listMemories(input?: ListMemoriesInput, options?: MemoireCallOptions): Promise<ListMemoriesResponse>;
   /** Erase every message, memory, event and job of one user. */
   forgetUser(input?: ForgetUserInput, options?: MemoireCallOptions): Promise<ForgetUserResponse>;
+  /**
+   * Everything stored about a user, streamed from one snapshot as it is read: the user first,
+   * then sessions, messages, memories (superseded ones too), their events and extractions.
+   * The call starts when the iteration does, which throws a `MemoireError` if it fails
+   * (`NotFound` for an unknown user). Like every stream it has no deadline unless given one.
+   */
+  exportUser(input?: ExportUserInput, options?: MemoireCallOptions): AsyncIterable<ExportItem>;
+  /**
+   * Register an app (a tenant) and issue its first app key, whose secret is in the response
+   * and nowhere else. Needs the server's admin key (`MEMOIRE_ADMIN_KEY` on the server) as the
+   * client's `apiKey` or in the call's headers (`{ headers: { "x-api-key": adminKey } }`),
+   * unless the server allows open sign-up.
+   */
+  createApp(input: CreateAppInput, options?: MemoireCallOptions): Promise<CreateAppResponse>;
   /** Open an ObserveChat stream (transport "grpc" only). */
   observeChat(options?: MemoireCallOptions): ChatStream;
   /** Close the HTTP/2 connection of the "grpc" transport (idle connections never keep Node alive). */
@@ -382,6 +424,13 @@ export function createMemoire(options: MemoireOptions = {}): Memoire {
         (co) => memory.forgetUser(create(ForgetUserRequestSchema, { userId: input.userId ?? "" }), co),
         o,
       ),
+    exportUser: (input = {}, o) => exportItems(memory, input, o ?? {}),
+    createApp: (input, o) =>
+      call(
+        (co) =>
+          accounts.createApp(create(CreateAppRequestSchema, { name: input.name, keyName: input.keyName ?? "" }), co),
+        o,
+      ),
     observeChat: (o) => {
       if (kind === "grpc-web") {
         throw new MemoireError(
@@ -395,6 +444,26 @@ export function createMemoire(options: MemoireOptions = {}): Memoire {
     },
     close: () => close(),
   };
+}
+
+// --- ExportUser ------------------------------------------------------------------------------
+
+/** The items of an export; the call is made on the first `next()`, so an unread export costs nothing. */
+async function* exportItems(
+  memory: Client<typeof MemoryService>,
+  input: ExportUserInput,
+  options: MemoireCallOptions,
+): AsyncGenerator<ExportItem> {
+  const request = create(ExportUserRequestSchema, { userId: input.userId ?? "" });
+  try {
+    for await (const response of memory.exportUser(request, options)) {
+      if (response.item.case !== undefined) {
+        yield response.item;
+      }
+    }
+  } catch (error) {
+    throw MemoireError.from(error);
+  }
 }
 
 // --- ObserveChat -----------------------------------------------------------------------------

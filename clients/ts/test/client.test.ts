@@ -18,7 +18,7 @@ import {
   createMemoire,
   errorReason,
 } from "@memoire/client";
-import type { ChatEvent, Memoire, MemoireOptions } from "@memoire/client";
+import type { ChatEvent, ExportItem, Memoire, MemoireOptions } from "@memoire/client";
 
 function required(name: string): string {
   const value = process.env[name];
@@ -158,6 +158,41 @@ for (const [name, options] of TRANSPORTS) {
       assert.equal(forgotten.deletedMessages, 1n);
       assert.equal(forgotten.deletedMemories, 2n);
       assert.deepEqual((await memoire.listMemories({ userId })).memories, []);
+    });
+
+    test("exportUser streams the user first, then what is stored about them", async () => {
+      const userId = newUser();
+      await memoire.ingest({ userId, sessionId: "chat-1", messages: [{ content: "I keep bees." }] });
+      await memoire.addMemories({ userId, facts: ["Keeps bees"] });
+      const items: ExportItem[] = [];
+      for await (const item of memoire.exportUser({ userId })) {
+        items.push(item);
+      }
+      const [first] = items;
+      assert.ok(first?.case === "user");
+      assert.equal(first.value.id, userId);
+      assert.equal(items.filter((item) => item.case === "user").length, 1);
+      assert.deepEqual(
+        items.flatMap((item) => (item.case === "session" ? [item.value.id] : [])),
+        ["chat-1"],
+      );
+      assert.deepEqual(
+        items.flatMap((item) => (item.case === "message" ? [item.value.content] : [])),
+        ["I keep bees."],
+      );
+      assert.deepEqual(
+        items.flatMap((item) => (item.case === "memory" ? [item.value.content] : [])).sort(),
+        ["I keep bees.", "Keeps bees"],
+      );
+      assert.equal(items.filter((item) => item.case === "extraction").length, 1);
+
+      const error = await failure(async () => {
+        for await (const _ of memoire.exportUser({ userId: newUser() })) {
+          // an unknown user fails before any item
+        }
+      });
+      assert.equal(error.code, Code.NotFound);
+      assert.equal(error.reason, "USER_NOT_FOUND");
     });
 
     test("bad input fails with INVALID_ARGUMENT, its reason and the bad fields", async () => {

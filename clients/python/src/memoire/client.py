@@ -3,7 +3,8 @@
 Every call carries the API key, has a deadline (``timeout``, 10 s by default) and raises a
 :class:`~memoire.errors.MemoireError` subclass on failure. Calls that are safe to repeat —
 reads, idempotent calls and writes that carry the caller's own ids — are retried on
-UNAVAILABLE with jittered exponential backoff, within the same deadline.
+UNAVAILABLE with jittered exponential backoff, and after a rate limit once the server's wait
+is over, within the same deadline.
 """
 
 # ruff: noqa: ASYNC109 - `timeout=` is the gRPC deadline of each call, as in grpc.aio itself
@@ -66,7 +67,15 @@ _ROLES: dict[str, memory_pb2.Role] = {
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How calls that are safe to repeat are retried."""
+    """How calls that are safe to repeat are retried.
+
+    A status in ``codes`` is retried with jittered exponential backoff. RESOURCE_EXHAUSTED is
+    retried when the server refused the call for a rate limit (a reason in
+    ``throttled_reasons``) and said how long to wait. A wait the server asks for is honoured
+    in full, even beyond ``max_backoff``, since an earlier attempt would only be refused
+    again; when it does not fit in the call's deadline the call fails at once, and the
+    error's ``retry_delay`` says when to try again.
+    """
 
     max_attempts: int = 4
     initial_backoff: float = 0.1
@@ -75,17 +84,45 @@ class RetryPolicy:
     codes: frozenset[grpc.StatusCode] = field(
         default_factory=lambda: frozenset({grpc.StatusCode.UNAVAILABLE})
     )
+    throttled_reasons: frozenset[str] = field(
+        default_factory=lambda: frozenset({"RATE_LIMITED", "AUTH_THROTTLED"})
+    )
 
     def backoff(self, attempt: int, error: MemoireError) -> float | None:
         """Seconds to wait before attempt ``attempt + 1``, or None to give up."""
-        if error.code not in self.codes or attempt >= self.max_attempts:
+        if attempt >= self.max_attempts or not self.retries(error):
             return None
         ceiling = min(self.max_backoff, self.initial_backoff * self.multiplier ** (attempt - 1))
         delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
         return max(delay, error.retry_delay or 0.0)
 
+    def retries(self, error: MemoireError) -> bool:
+        """Whether another attempt may succeed where this one failed."""
+        if error.code in self.codes:
+            return True
+        # Other RESOURCE_EXHAUSTED failures (a message over the size limit) fail every time.
+        return (
+            error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+            and error.reason in self.throttled_reasons
+            and error.retry_delay is not None
+        )
+
 
 NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def _deadline(settings: _Settings, timeout: float | None) -> float:
+    return time.monotonic() + (settings.timeout if timeout is None else timeout)
+
+
+def _pause(
+    policy: RetryPolicy, attempt: int, failure: MemoireError, deadline: float
+) -> float | None:
+    """Seconds to wait before the next attempt, or None when the call fails with ``failure``."""
+    delay = policy.backoff(attempt, failure)
+    if delay is None or time.monotonic() + delay >= deadline:
+        return None
+    return delay
 
 
 def _timestamp(value: datetime | None) -> Timestamp | None:
@@ -234,7 +271,7 @@ class MemoireClient:
         retry: bool,
         timeout: float | None,
     ) -> Resp:
-        deadline = time.monotonic() + (self._s.timeout if timeout is None else timeout)
+        deadline = _deadline(self._s, timeout)
         policy = self._s.retry if retry else NO_RETRY
         attempt = 0
         while True:
@@ -244,9 +281,44 @@ class MemoireClient:
                 return method(request, metadata=self._s.metadata, timeout=remaining)
             except grpc.RpcError as error:
                 failure = from_rpc_error(error)
-                delay = policy.backoff(attempt, failure)
-                if delay is None or time.monotonic() + delay >= deadline:
+                delay = _pause(policy, attempt, failure, deadline)
+                if delay is None:
                     raise failure from error
+            time.sleep(delay)
+
+    def _stream(
+        self,
+        method: grpc.UnaryStreamMultiCallable[Req, Resp],
+        request: Req,
+        *,
+        retry: bool,
+        timeout: float | None,
+    ) -> Iterator[Resp]:
+        """The items of a server stream, read as they arrive; ``timeout`` bounds the whole
+        stream. Opening it is retried like a unary call until the first item arrives; after
+        that a failure ends the iteration, as a retry would repeat items."""
+        deadline = _deadline(self._s, timeout)
+        policy = self._s.retry if retry else NO_RETRY
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = max(deadline - time.monotonic(), 0.001)
+            call = method(request, metadata=self._s.metadata, timeout=remaining)
+            received = False
+            try:
+                for item in call:
+                    received = True
+                    yield item
+            except grpc.RpcError as error:
+                failure = from_rpc_error(error)
+                delay = None if received else _pause(policy, attempt, failure, deadline)
+                if delay is None:
+                    raise failure from error
+            else:
+                return
+            finally:
+                # A no-op once the stream ended; ends it if the reader stopped half-way.
+                call.cancel()  # type: ignore[no-untyped-call]  # unannotated in grpc-stubs
             time.sleep(delay)
 
     # --- MemoryService ---------------------------------------------------------------------
@@ -380,7 +452,32 @@ class MemoireClient:
         request = pb.ForgetUserRequest(user_id=user_id)
         return self._call(self._memory.ForgetUser, request, retry=True, timeout=timeout)
 
+    def export_user(
+        self, user_id: str = "", *, timeout: float | None = None
+    ) -> Iterator[pb.ExportUserResponse]:
+        """Everything stored about a user, streamed from one snapshot: the user first, then
+        sessions, messages, memories (superseded ones too), their events and extractions.
+
+        Items are read as the server sends them; iterating raises MemoireError (NotFound for
+        an unknown user). ``timeout`` bounds the whole export: raise it for long histories.
+        """
+        request = pb.ExportUserRequest(user_id=user_id)
+        return self._stream(self._memory.ExportUser, request, retry=True, timeout=timeout)
+
     # --- AccountService --------------------------------------------------------------------
+
+    def create_app(
+        self, name: str, key_name: str = "", *, timeout: float | None = None
+    ) -> apb.CreateAppResponse:
+        """Register an app (a tenant) and issue its first app key, whose secret is in the
+        response and nowhere else.
+
+        The client's ``api_key`` must be the server's admin key (``MEMOIRE_ADMIN_KEY`` on the
+        server), unless the server allows open sign-up. Not retried: a lost response would
+        leave an app whose key nobody saw.
+        """
+        request = apb.CreateAppRequest(name=name, key_name=key_name)
+        return self._call(self._accounts.CreateApp, request, retry=False, timeout=timeout)
 
     def create_user(
         self,
@@ -541,7 +638,7 @@ class AsyncMemoireClient:
         retry: bool,
         timeout: float | None,
     ) -> Resp:
-        deadline = time.monotonic() + (self._s.timeout if timeout is None else timeout)
+        deadline = _deadline(self._s, timeout)
         policy = self._s.retry if retry else NO_RETRY
         attempt = 0
         while True:
@@ -551,9 +648,41 @@ class AsyncMemoireClient:
                 return await method(request, metadata=self._s.metadata, timeout=remaining)
             except grpc.RpcError as error:
                 failure = from_rpc_error(error)
-                delay = policy.backoff(attempt, failure)
-                if delay is None or time.monotonic() + delay >= deadline:
+                delay = _pause(policy, attempt, failure, deadline)
+                if delay is None:
                     raise failure from error
+            await asyncio.sleep(delay)
+
+    async def _stream(
+        self,
+        method: grpc.aio.UnaryStreamMultiCallable[Req, Resp],
+        request: Req,
+        *,
+        retry: bool,
+        timeout: float | None,
+    ) -> AsyncIterator[Resp]:
+        """The items of a server stream, as :meth:`MemoireClient._stream` reads them."""
+        deadline = _deadline(self._s, timeout)
+        policy = self._s.retry if retry else NO_RETRY
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = max(deadline - time.monotonic(), 0.001)
+            call = method(request, metadata=self._s.metadata, timeout=remaining)
+            received = False
+            try:
+                async for item in call:
+                    received = True
+                    yield item
+            except grpc.RpcError as error:
+                failure = from_rpc_error(error)
+                delay = None if received else _pause(policy, attempt, failure, deadline)
+                if delay is None:
+                    raise failure from error
+            else:
+                return
+            finally:
+                call.cancel()
             await asyncio.sleep(delay)
 
     # --- MemoryService ---------------------------------------------------------------------
@@ -687,7 +816,23 @@ class AsyncMemoireClient:
         request = pb.ForgetUserRequest(user_id=user_id)
         return await self._call(self._memory.ForgetUser, request, retry=True, timeout=timeout)
 
+    def export_user(
+        self, user_id: str = "", *, timeout: float | None = None
+    ) -> AsyncIterator[pb.ExportUserResponse]:
+        """Everything stored about a user, streamed (``async for``); see
+        :meth:`MemoireClient.export_user`."""
+        request = pb.ExportUserRequest(user_id=user_id)
+        return self._stream(self._memory.ExportUser, request, retry=True, timeout=timeout)
+
     # --- AccountService --------------------------------------------------------------------
+
+    async def create_app(
+        self, name: str, key_name: str = "", *, timeout: float | None = None
+    ) -> apb.CreateAppResponse:
+        """Register an app and issue its first app key; needs the server's admin key as the
+        client's ``api_key``. See :meth:`MemoireClient.create_app`."""
+        request = apb.CreateAppRequest(name=name, key_name=key_name)
+        return await self._call(self._accounts.CreateApp, request, retry=False, timeout=timeout)
 
     async def create_user(
         self,
