@@ -341,8 +341,8 @@ def calls(world: World) -> st.SearchStrategy[Call]:
 
 
 def forget_elsewhere(call: Call, world: World) -> Call:
-    """KNOWN_FORGET_RACE: a write racing ForgetUser of its user may end INTERNAL (see
-    test_writes_racing_forget_user_never_end_internal), so the fuzz forgets other users."""
+    """Forget a user of the fuzz's own, so the run's users and user key stay usable; writes
+    racing ForgetUser are tested in test_writes_racing_forget_user_never_end_internal."""
     if call.request.user_id in PLAIN["user_id"]:
         call.request.user_id = "forgettable"
     if call.key == world.user_key:
@@ -797,7 +797,7 @@ def http_call(
 
 
 def forget_elsewhere_over_http(call: HttpCall, world: World) -> HttpCall:
-    """KNOWN_FORGET_RACE, as in ``forget_elsewhere``."""
+    """As ``forget_elsewhere``, for HTTP calls."""
     for user in PLAIN["user_id"]:
         call.path = call.path.replace(f"/v1/users/{user}:", "/v1/users/forgettable:")
     if call.key == world.user_key:
@@ -889,12 +889,6 @@ def test_a_request_that_is_not_a_valid_message_is_invalid_argument(world):
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="a write resolves its user, then ForgetUser deletes the user and commits, then the "
-    "write's insert breaks a foreign key (or get_or_create_user's re-select finds nothing): "
-    "INTERNAL. user_for_write should lock the user's row (FOR KEY SHARE) as it resolves it",
-)
 def test_writes_racing_forget_user_never_end_internal(world):
     key = world.server.new_app_key()
     memory = memory_service_pb2_grpc.MemoryServiceStub(world.channel)

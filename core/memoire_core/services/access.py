@@ -62,6 +62,9 @@ async def user_for_write(
     wanted = _checked_external_id(principal, external_id, limits)
     if principal.scope is Scope.USER:
         assert principal.user_id is not None
+        if not await accounts.lock_user(db, principal.user_id):
+            # Forgotten since the key was checked: the key went with the user.
+            raise Unauthenticated("API key not recognised")
         return UserRef(principal.user_id, wanted)
     user, _, _ = await accounts.get_or_create_user(db, principal.app_id, wanted)
     return user

@@ -51,25 +51,44 @@ async def find_user(db: AsyncSession, app_id: uuid.UUID, external_id: str) -> Us
 async def get_or_create_user(
     db: AsyncSession, app_id: uuid.UUID, external_id: str, metadata: dict[str, str] | None = None
 ) -> tuple[UserRef, bool, datetime]:
-    """The user, created when missing; also whether it was created and when it was."""
-    inserted = (
+    """The user, created when missing; also whether it was created and when it was.
+
+    An existing user's row is locked (FOR KEY SHARE) until the transaction ends, so a
+    ForgetUser running meanwhile waits for this write and then erases it too.
+    """
+    while True:
+        inserted = (
+            await db.execute(
+                insert(users)
+                .values(
+                    id=new_id(), app_id=app_id, external_id=external_id, metadata=metadata or {}
+                )
+                .on_conflict_do_nothing(index_elements=[users.c.app_id, users.c.external_id])
+                .returning(users.c.id, users.c.created_at)
+            )
+        ).first()
+        if inserted:
+            return UserRef(inserted.id, external_id), True, inserted.created_at
+        row = (
+            await db.execute(
+                select(users.c.id, users.c.created_at)
+                .where(users.c.app_id == app_id, users.c.external_id == external_id)
+                .with_for_update(key_share=True)
+            )
+        ).first()
+        if row is not None:
+            return UserRef(row.id, external_id), False, row.created_at
+        # Forgotten between the insert and the select: create the user afresh.
+
+
+async def lock_user(db: AsyncSession, user_id: uuid.UUID) -> bool:
+    """Hold the user's row against deletion until the transaction ends; False if it is gone."""
+    found = (
         await db.execute(
-            insert(users)
-            .values(id=new_id(), app_id=app_id, external_id=external_id, metadata=metadata or {})
-            .on_conflict_do_nothing(index_elements=[users.c.app_id, users.c.external_id])
-            .returning(users.c.id, users.c.created_at)
+            select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
         )
     ).first()
-    if inserted:
-        return UserRef(inserted.id, external_id), True, inserted.created_at
-    row = (
-        await db.execute(
-            select(users.c.id, users.c.created_at).where(
-                users.c.app_id == app_id, users.c.external_id == external_id
-            )
-        )
-    ).one()
-    return UserRef(row.id, external_id), False, row.created_at
+    return found is not None
 
 
 async def user_metadata(db: AsyncSession, user_id: uuid.UUID) -> dict[str, str]:
