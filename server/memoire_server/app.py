@@ -29,6 +29,7 @@ from memoire_server.account_service import AccountService
 from memoire_server.context import AppContext
 from memoire_server.jobs import ExtractionQueue
 from memoire_server.limits import AdmissionInterceptor
+from memoire_server.malformed import MalformedRequestInterceptor
 from memoire_server.memory_service import MemoryService
 from memoire_server.telemetry import Telemetry, start_telemetry
 
@@ -91,6 +92,7 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
     telemetry = start_telemetry(settings)
     # Telemetry first: it sees, counts and gives a request id to every call, refused ones too.
     interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = telemetry.interceptors()
+    interceptors.append(MalformedRequestInterceptor())
     if app.limiter is not None:
         interceptors.append(AdmissionInterceptor(app.limiter, settings.trust_forwarded_for))
 

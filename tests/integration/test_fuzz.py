@@ -874,11 +874,6 @@ def test_a_hundred_bad_messages_are_refused_as_invalid_argument(world):
     assert "more" in refused.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bytes that do not parse as the request message (here a string of invalid UTF-8) "
-    "end UNKNOWN 'Unexpected DecodeError' from grpc's deserializer (server/memoire_server/app.py)",
-)
 def test_a_request_that_is_not_a_valid_message_is_invalid_argument(world):
     recall = world.channel.unary_unary("/memoire.v1.MemoryService/Recall")
     user_id_of_invalid_utf8 = b"\x0a\x02\xff\xfe"
