@@ -1,6 +1,7 @@
 """Fixtures for the intelligence pipeline: a server with an LLM configured, a real Celery
 worker process, its own Redis, and a scripted OpenAI-compatible provider."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -50,11 +51,15 @@ class Worker:
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                # A group of its own: the embedded beat is a child process, and a killed
+                # worker must take it along, as a crashed container would.
+                start_new_session=True,
             )
 
     def kill(self) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
 
     def stop(self) -> None:
@@ -63,8 +68,11 @@ class Worker:
             try:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+                self.kill()
+        if self.process is not None:
+            # Whatever of the group outlived the worker (a beat child) goes too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 @dataclass
