@@ -4,6 +4,7 @@ import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from functools import wraps
 from typing import Any, NoReturn, TypeVar
 
@@ -132,19 +133,29 @@ R = TypeVar("R")
 Handler = Callable[[Any, Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[R]]
 
 
+@asynccontextmanager
+async def as_status(
+    context: grpc.aio.ServicerContext[Any, Any], method: str
+) -> AsyncIterator[None]:
+    """End the call with a proper status for any failure inside; never a stack trace."""
+    try:
+        yield
+    except MemoireError as error:
+        await abort(context, status_for(error))
+    except grpc.aio.AbortError:
+        raise
+    except Exception as error:
+        await abort(context, unexpected_status(method, error))
+
+
 def mapped(method: Handler[R]) -> Handler[R]:
-    """Wrap a unary handler so every failure leaves as a proper status; never a stack trace."""
+    """Wrap a unary handler so every failure leaves as a proper status."""
 
     @wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> R:
-        try:
+        async with as_status(context, method.__name__):
             return await method(self, request, context)
-        except MemoireError as error:
-            await abort(context, status_for(error))
-        except grpc.aio.AbortError:
-            raise
-        except Exception as error:
-            await abort(context, unexpected_status(method.__name__, error))
+        raise AssertionError("unreachable: as_status returns or aborts")
 
     return wrapper
 
@@ -159,14 +170,8 @@ def mapped_stream(method: StreamHandler[R]) -> StreamHandler[R]:
     async def wrapper(
         self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[R]:
-        try:
+        async with as_status(context, method.__name__):
             async for item in method(self, request, context):
                 yield item
-        except MemoireError as error:
-            await abort(context, status_for(error))
-        except grpc.aio.AbortError:
-            raise
-        except Exception as error:
-            await abort(context, unexpected_status(method.__name__, error))
 
     return wrapper

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 from memoire.v1 import account_service_pb2, memory_service_pb2
@@ -11,6 +11,7 @@ from memoire.v1 import account_service_pb2, memory_service_pb2
 from memoire_core.errors import MemoireError
 from memoire_core.ratelimit import MethodClass, RateLimiter
 from memoire_server.errors import abort, status_for
+from memoire_server.guard import Interceptor, guarded
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -75,12 +76,6 @@ def client_address(context: Ctx, trust_forwarded_for: bool) -> str:
     return peer
 
 
-if TYPE_CHECKING:
-    Interceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:  # generic only in the stubs
-    Interceptor = grpc.aio.ServerInterceptor
-
-
 class AdmissionInterceptor(Interceptor):
     """Refuses a call over its key's rate, or from an address that keeps failing to sign in."""
 
@@ -105,42 +100,12 @@ class AdmissionInterceptor(Interceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        # The stubs describe the sync handler types; under grpc.aio the behaviours are async.
-        handler: Any = await continuation(handler_call_details)
+        handler = await continuation(handler_call_details)
         method_class = METHOD_CLASSES.get(handler_call_details.method)
         if handler is None or method_class is None:
-            return handler  # type: ignore[no-any-return]
-        admit = self._admit
-        if handler.unary_unary is not None:
-            inner = handler.unary_unary
+            return handler
 
-            async def unary(request: Any, context: Ctx) -> Any:
-                await admit(method_class, context)
-                return await inner(request, context)
+        async def admit(_: Any, context: Ctx) -> None:
+            await self._admit(method_class, context)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary, handler.request_deserializer, handler.response_serializer
-            )
-        if handler.unary_stream is not None:
-            inner_stream = handler.unary_stream
-
-            async def unary_stream(request: Any, context: Ctx) -> AsyncIterator[Any]:
-                await admit(method_class, context)
-                async for item in inner_stream(request, context):
-                    yield item
-
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer
-            )
-        if handler.stream_stream is not None:
-            inner_bidi = handler.stream_stream
-
-            async def bidi(requests: Any, context: Ctx) -> AsyncIterator[Any]:
-                await admit(method_class, context)
-                async for item in inner_bidi(requests, context):
-                    yield item
-
-            return grpc.stream_stream_rpc_method_handler(
-                bidi, handler.request_deserializer, handler.response_serializer
-            )
-        return handler  # type: ignore[no-any-return]
+        return guarded(handler, admit)

@@ -35,13 +35,13 @@ from memoire_core.domain import (
     Scope,
     UserRef,
 )
-from memoire_core.errors import MemoireError, NotFound, Violations
+from memoire_core.errors import NotFound, Violations
 from memoire_core.services import ingest, memories, recall, updates
 from memoire_core.services.access import owner_of, user_for_read, user_for_write
 from memoire_core.validation import check_id, check_text, utf8_len
 from memoire_server import convert
 from memoire_server.context import AppContext
-from memoire_server.errors import TRANSIENT, abort, status_for, unexpected_status
+from memoire_server.errors import TRANSIENT, as_status
 
 log = logging.getLogger(__name__)
 
@@ -110,17 +110,12 @@ class _Stream:
         # the stream's own tasks end with it.
         self.context.add_done_callback(lambda _: self._close())  # type: ignore[arg-type]
         try:
-            async with self.app.unit_of_work(self.context) as (_, principal):
-                self.principal = principal
-            self.reader = asyncio.create_task(self._read(requests), name="observe-chat-reader")
-            while (response := _response_or_raise(await self.out.get())) is not None:
-                yield response
-        except MemoireError as error:
-            await abort(self.context, status_for(error))
-        except (grpc.aio.AbortError, asyncio.CancelledError):
-            raise
-        except Exception as error:
-            await abort(self.context, unexpected_status("ObserveChat", error))
+            async with as_status(self.context, "ObserveChat"):
+                async with self.app.unit_of_work(self.context) as (_, principal):
+                    self.principal = principal
+                self.reader = asyncio.create_task(self._read(requests), name="observe-chat-reader")
+                while (response := _response_or_raise(await self.out.get())) is not None:
+                    yield response
         finally:
             self._close()
 
