@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.integration.json_server import json_server
+from memoire_cli.bench.scripted_llm import json_server
 
 
 @dataclass

@@ -8,7 +8,7 @@ code path runs against it.
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -55,27 +55,33 @@ def completion(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if not self.path.endswith("/chat/completions"):
-            self.send_error(404)
-            return
-        payload = json.dumps(completion(body)).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+# (path, body, headers) -> (status, reply); a None reply means 404.
+Answer = Callable[[str, dict[str, Any], Any], tuple[int, Any]]
 
 
 @contextmanager
-def instant_llm() -> Iterator[str]:
-    """Serve ``/v1/chat/completions`` on a free loopback port; yields the base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+def json_server(answer: Answer) -> Iterator[str]:
+    """Serve ``answer`` to JSON POSTs on a free loopback port; yields the base URL ending in
+    ``/v1``. The base of every scripted provider, here and in the tests."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            status, reply = answer(self.path, body, self.headers)  # case-insensitive
+            if reply is None:
+                self.send_error(404)
+                return
+            payload = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -83,3 +89,16 @@ def instant_llm() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _answer(path: str, body: dict[str, Any], _: Any) -> tuple[int, Any]:
+    if not path.endswith("/chat/completions"):
+        return 404, None
+    return 200, completion(body)
+
+
+@contextmanager
+def instant_llm() -> Iterator[str]:
+    """Serve ``/v1/chat/completions`` on a free loopback port; yields the base URL."""
+    with json_server(_answer) as url:
+        yield url
