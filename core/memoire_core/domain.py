@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from memoire_core.slots import Cardinality
+
 
 class Kind(StrEnum):
     """Episode (a stored message) or fact (a distilled statement)."""
@@ -58,6 +60,40 @@ class EventType(StrEnum):
     DELETED = "deleted"
     RETRACTED = "retracted"
     DEMOTED = "demoted"
+    RESTORED = "restored"
+
+
+class FactOutcome(StrEnum):
+    """What writing one fact did."""
+
+    CREATED = "created"
+    REFRESHED = "refreshed"
+    RETRACTED = "retracted"
+    UNMATCHED = "unmatched"
+
+
+@dataclass(frozen=True)
+class FactResult:
+    """What writing one fact did, and to which memory (none for an unmatched retraction)."""
+
+    outcome: FactOutcome
+    memory_id: uuid.UUID | None
+    content: str
+    slot: str
+    value: str
+    reason: str = ""
+
+    @classmethod
+    def unmatched(cls, record: dict[str, str]) -> "FactResult":
+        """An unmatched retraction as an extraction job recorded it."""
+        return cls(
+            FactOutcome.UNMATCHED,
+            None,
+            record.get("content", ""),
+            record.get("slot", ""),
+            record.get("value", ""),
+            record.get("reason", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -130,6 +166,10 @@ class FactIn:
     value: str = ""
     # True when the user takes the statement back ("I no longer play chess").
     retract: bool = False
+    # True when the user denies the statement ("not allergic to peanuts").
+    negated: bool = False
+    # The caller's word on a slot the registry does not know; None leaves it single-valued.
+    cardinality: Cardinality | None = None
 
 
 @dataclass
@@ -157,15 +197,17 @@ class MemoryView:
     last_refreshed_at: datetime
     metadata: dict[str, str]
     value: str = ""
+    negated: bool = False
+
+    @property
+    def live(self) -> bool:
+        """True while nothing retired or ended the memory (a plan may be live, never current)."""
+        return self.superseded_at is None and self.valid_to is None
 
     @property
     def current(self) -> bool:
-        """True while the memory is the live view of the world."""
-        return (
-            self.superseded_at is None
-            and self.valid_to is None
-            and self.temporal is not Temporal.PAST
-        )
+        """True while the memory is the live view of the world: not past, not only planned."""
+        return self.live and self.temporal not in (Temporal.PAST, Temporal.PLANNED)
 
 
 @dataclass(frozen=True)
@@ -224,6 +266,8 @@ class JobView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    # Retractions the model found that matched no current fact; nothing was stored for them.
+    unmatched: list[FactResult] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """The slot registry: which facts replace each other and which accumulate.
 
 A single-valued slot (``location.home``) has at most one current fact; a multi-valued one
-(``skill``) gains values. Slots not in the registry are multi-valued, so an unknown slot never
-retires a fact by mistake. A deployment adds slots with ``MEMOIRE_SLOTS``.
+(``skill``) gains values. A slot not in the registry is single-valued unless the caller says
+otherwise: a new value retiring an old one is easier to notice and correct (DeleteMemory
+restores what it retired) than two contradicting values that both stay current. A deployment
+adds slots with ``MEMOIRE_SLOTS``.
 """
 
 from dataclasses import dataclass, field
@@ -68,7 +70,8 @@ class SlotRegistry:
 
     extra: dict[str, Cardinality] = field(default_factory=dict)
 
-    def cardinality(self, slot: str) -> Cardinality:
+    def cardinality(self, slot: str, caller: Cardinality | None = None) -> Cardinality:
+        """The slot's cardinality: the registry's, else the caller's, else single."""
         if slot in self.extra:
             return self.extra[slot]
         if slot in BUILTIN:
@@ -76,4 +79,4 @@ class SlotRegistry:
         for prefix, cardinality in PREFIXES.items():
             if slot.startswith(prefix):
                 return cardinality
-        return Cardinality.MULTI
+        return caller or Cardinality.SINGLE

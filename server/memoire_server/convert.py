@@ -10,6 +10,8 @@ from memoire_core.domain import (
     EventType,
     EventView,
     FactIn,
+    FactOutcome,
+    FactResult,
     Hit,
     JobState,
     JobView,
@@ -25,6 +27,7 @@ from memoire_core.domain import (
 from memoire_core.errors import FieldViolation, InvalidArgument, Violations
 from memoire_core.services.accounts import KeyView, SessionView
 from memoire_core.services.export import ExportItem
+from memoire_core.slots import Cardinality
 
 KIND_TO_PB = {Kind.EPISODE: memory_pb2.MEMORY_KIND_EPISODE, Kind.FACT: memory_pb2.MEMORY_KIND_FACT}
 KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
@@ -57,6 +60,24 @@ EVENT_TO_PB = {
     EventType.DELETED: memory_pb2.MEMORY_EVENT_TYPE_DELETED,
     EventType.RETRACTED: memory_pb2.MEMORY_EVENT_TYPE_RETRACTED,
     EventType.DEMOTED: memory_pb2.MEMORY_EVENT_TYPE_DEMOTED,
+    EventType.RESTORED: memory_pb2.MEMORY_EVENT_TYPE_RESTORED,
+}
+OUTCOME_TO_PB = {
+    FactOutcome.CREATED: memory_pb2.FACT_OUTCOME_CREATED,
+    FactOutcome.REFRESHED: memory_pb2.FACT_OUTCOME_REFRESHED,
+    FactOutcome.RETRACTED: memory_pb2.FACT_OUTCOME_RETRACTED,
+    FactOutcome.UNMATCHED: memory_pb2.FACT_OUTCOME_UNMATCHED,
+}
+# Polarity on input: unspecified is an affirmation; the value is whether the fact is negated.
+NEGATED_FROM_PB = {
+    memory_pb2.POLARITY_UNSPECIFIED: False,
+    memory_pb2.POLARITY_POSITIVE: False,
+    memory_pb2.POLARITY_NEGATIVE: True,
+}
+CARDINALITY_FROM_PB = {
+    memory_service_pb2.SLOT_CARDINALITY_UNSPECIFIED: None,
+    memory_service_pb2.SLOT_CARDINALITY_SINGLE: Cardinality.SINGLE,
+    memory_service_pb2.SLOT_CARDINALITY_MULTI: Cardinality.MULTI,
 }
 SCOPE_TO_PB = {Scope.APP: account_pb2.API_KEY_SCOPE_APP, Scope.USER: account_pb2.API_KEY_SCOPE_USER}
 SCOPE_FROM_PB = {v: k for k, v in SCOPE_TO_PB.items()}
@@ -125,6 +146,25 @@ def memory(view: MemoryView) -> memory_pb2.Memory:
         current=view.current,
         metadata=view.metadata,
         value=view.value,
+        polarity=_polarity(view),
+    )
+
+
+def _polarity(view: MemoryView) -> memory_pb2.Polarity:
+    if view.kind is not Kind.FACT:
+        return memory_pb2.POLARITY_UNSPECIFIED
+    return memory_pb2.POLARITY_NEGATIVE if view.negated else memory_pb2.POLARITY_POSITIVE
+
+
+def fact_result(result: FactResult) -> memory_pb2.FactResult:
+    """The wire form of what writing one fact did."""
+    return memory_pb2.FactResult(
+        outcome=OUTCOME_TO_PB[result.outcome],
+        memory_id=str(result.memory_id) if result.memory_id else "",
+        reason=result.reason,
+        content=result.content,
+        slot=result.slot,
+        value=result.value,
     )
 
 
@@ -179,6 +219,7 @@ def extraction(job: JobView) -> memory_pb2.Extraction:
         create_time=ts(job.created_at),
         start_time=ts(job.started_at),
         end_time=ts(job.finished_at),
+        unmatched_retractions=[fact_result(r) for r in job.unmatched],
     )
 
 
@@ -217,12 +258,16 @@ def messages_in(request: memory_service_pb2.IngestRequest, v: Violations) -> lis
 
 
 def facts_in(request: memory_service_pb2.AddMemoriesRequest, v: Violations) -> list[FactIn]:
-    """The facts of an AddMemories request; an unknown temporal state is recorded in ``v``."""
+    """The facts of an AddMemories request; an unknown enum value is recorded in ``v``."""
     out: list[FactIn] = []
     for i, f in enumerate(request.facts):
         temporal = TEMPORAL_FROM_PB.get(f.temporal_state, Temporal.CURRENT)
         if f.temporal_state not in TEMPORAL_FROM_PB and f.temporal_state != 0:
             v.add(f"facts[{i}].temporal_state", "is not a known TemporalState")
+        if f.polarity not in NEGATED_FROM_PB:
+            v.add(f"facts[{i}].polarity", "is not a known Polarity")
+        if f.slot_cardinality not in CARDINALITY_FROM_PB:
+            v.add(f"facts[{i}].slot_cardinality", "is not a known SlotCardinality")
         out.append(
             FactIn(
                 content=f.content,
@@ -236,6 +281,8 @@ def facts_in(request: memory_service_pb2.AddMemoriesRequest, v: Violations) -> l
                 metadata=dict(f.metadata),
                 value=f.value,
                 retract=f.retract,
+                negated=NEGATED_FROM_PB.get(f.polarity, False),
+                cardinality=CARDINALITY_FROM_PB.get(f.slot_cardinality),
             )
         )
     return out

@@ -61,10 +61,13 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         facts.validate_facts(items, request.request_id, self.limits, v)
         async with self.app.unit_of_work(context) as (db, principal):
             user = await user_for_write(db, principal, request.user_id, self.limits)
-            stored = await facts.add_facts(db, user, items, self.app.registry, request.request_id)
+            added = await facts.add_facts(db, user, items, self.app.registry, request.request_id)
         self.app.embed_wakeup.set()
         await self.app.facts_changed([user.id])
-        return pb.AddMemoriesResponse(memories=[convert.memory(m) for m in stored])
+        return pb.AddMemoriesResponse(
+            memories=[convert.memory(m) for m in added.memories],
+            results=[convert.fact_result(r) for r in added.results],
+        )
 
     @mapped
     async def Recall(self, request: pb.RecallRequest, context: Ctx) -> pb.RecallResponse:
@@ -162,7 +165,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         _require_id("memory_id", request.memory_id)
         async with self.app.unit_of_work(context) as (db, principal):
             deleted, user_id = await memories.delete_memory(
-                db, owner_of(principal), request.memory_id, principal.key_id
+                db, owner_of(principal), request.memory_id, principal.key_id, self.app.registry
             )
         await self.app.facts_changed([user_id])
         return pb.DeleteMemoryResponse(memory_id=deleted)

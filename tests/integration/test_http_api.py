@@ -233,6 +233,28 @@ def test_the_walkthrough_calls_every_unary_rpc_through_its_route(app):
     assert user.call("POST", "/v1/recall", {"query": "Austin"}).status == 401  # its key went too
 
 
+def test_a_denial_and_an_unmatched_retraction_read_as_json(app):
+    peanuts = {"slot": "allergy", "value": "peanuts"}
+    app.post("/v1/memories", {"user_id": "u1", "facts": [{**peanuts, "content": "Allergic"}]})
+    reply = app.post(
+        "/v1/memories",
+        {
+            "user_id": "u1",
+            "facts": [
+                {**peanuts, "content": "Not allergic to peanuts", "polarity": "POLARITY_NEGATIVE"},
+                {"content": "No longer plays golf", "slot": "hobby", "retract": True},
+            ],
+        },
+    )
+
+    (denial,) = reply["memories"]
+    assert denial["polarity"] == "POLARITY_NEGATIVE" and denial["current"] is True
+    created, unmatched = reply["results"]
+    assert created == {**created, "outcome": "FACT_OUTCOME_CREATED", "memory_id": denial["id"]}
+    assert unmatched["outcome"] == "FACT_OUTCOME_UNMATCHED"
+    assert "nothing was retracted" in unmatched["reason"]
+
+
 def test_keys_are_created_rotated_and_revoked_through_their_routes(app):
     # AccountService.CreateApiKey
     created = app.post(

@@ -322,3 +322,27 @@ def test_conscious_memory_follows_every_change_despite_its_cache(pipeline):
 
     api.memory.DeleteMemory(pb.DeleteMemoryRequest(memory_id=name.id))
     assert served() == ["Lives in Lisbon"]
+
+
+def test_an_extracted_denial_retires_the_allergy_and_a_stray_retraction_is_reported(pipeline):
+    api = pipeline.api()
+    allergy = {"category": "health", "slot": "allergy", "value": "peanuts"}
+    pipeline.llm.say("I'm allergic to peanuts.", {**allergy, "content": "Allergic to peanuts"})
+    pipeline.llm.say(
+        "Turns out I'm not allergic to peanuts, and I quit golf.",
+        {**allergy, "content": "Not allergic to peanuts", "polarity": "negative"},
+        {"content": "No longer plays golf", "slot": "hobby", "retract": True},
+    )
+
+    finished(api, said(api, "u1", "I'm allergic to peanuts.", Y2021).extraction_id)
+    text = "Turns out I'm not allergic to peanuts, and I quit golf."
+    job = finished(api, said(api, "u1", text, Y2022).extraction_id)
+
+    [denial] = facts(api, "u1", "allergy", current_only=True)
+    assert denial.content == "Not allergic to peanuts"
+    assert denial.polarity == memory_pb2.POLARITY_NEGATIVE
+    assert [f.content for f in job.facts] == ["Not allergic to peanuts"]
+    [stray] = job.unmatched_retractions
+    assert stray.outcome == memory_pb2.FACT_OUTCOME_UNMATCHED
+    assert stray.content == "No longer plays golf" and "nothing was retracted" in stray.reason
+    assert facts(api, "u1", "hobby") == []

@@ -146,6 +146,8 @@ memories = Table(
     Column("base_confidence", Float, nullable=False),
     # The slot's value alone ("Dallas" for "Lives in Dallas"); dedup and retraction compare it.
     Column("value", Text, nullable=False, server_default=""),
+    # True for a denial ("not allergic to peanuts"): its own state, never merged with the claim.
+    Column("negated", Boolean, nullable=False, server_default=text("false")),
     Column("essential", Boolean, nullable=False, server_default=text("false")),
     Column("language", String(16), nullable=False, server_default=""),
     Column("source_message_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"),
@@ -259,6 +261,8 @@ extraction_jobs = Table(
     Column("prompt_tokens", BigInteger, nullable=False, server_default="0"),
     Column("completion_tokens", BigInteger, nullable=False, server_default="0"),
     Column("llm_latency_ms", BigInteger, nullable=False, server_default="0"),
+    # Retractions the model found that matched no current fact: [{content, slot, value, reason}].
+    Column("unmatched", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     _tz("created_at", nullable=False, default_now=True),
     _tz("started_at"),
     _tz("finished_at"),
@@ -282,5 +286,7 @@ idempotent_writes = Table(
     Column("method", String(64), primary_key=True),
     Column("request_id", String(128), primary_key=True),
     Column("result_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    # What each input did (a FactOutcome name per input); an unmatched input has no result id.
+    Column("outcomes", ARRAY(String(16)), nullable=False, server_default="{}"),
     _tz("created_at", nullable=False, default_now=True),
 )

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from memoire_core.config import Settings
 from memoire_core.db.repos import jobs
-from memoire_core.domain import FactIn, JobState, Temporal, UserRef
+from memoire_core.domain import FactIn, FactResult, JobState, Temporal, UserRef
 from memoire_core.llm import ChatModel, Completion, LLMError
 from memoire_core.services.facts import apply_fact
 from memoire_core.slots import BUILTIN, PREFIXES, SlotRegistry
@@ -48,12 +48,16 @@ Answer with one JSON object: {"facts": [FACT, ...]} where FACT is
  "temporal_state": "current" | "past" | "planned",
  "confidence": 0.0 to 1.0,
  "essential": true when it belongs in every conversation (name, home, core preferences),
+ "polarity": "negative" when the user denies the statement, e.g. content "Not allergic to
+             peanuts", value "peanuts"; "positive" otherwise,
  "retract": true only when the user takes back an earlier fact (I no longer play chess),
  "language": "BCP 47 tag of the content, e.g. en",
  "source": ["ref of each message that states it, e.g. m3"]}
-"used to" statements are "past" and never replace the current value.
+"used to" statements are "past" and never replace the current value. A denial is a fact
+of its own ("negative"), not a retraction.
 
 Known slots (single means one current value): SLOTS
+A slot not in this list holds one current value: prefer a listed slot for things that add up.
 Answer {"facts": []} when there is nothing durable."""
 
 
@@ -125,6 +129,9 @@ def _parse_fact(item: Any, window: Window, fact_bytes: int) -> FactIn:
     state = _text(item, "temporal_state", 16, "current").lower() or "current"
     if state not in {t.value for t in Temporal}:
         raise MalformedFact(f"temporal_state {state!r} is unknown")
+    polarity = _text(item, "polarity", 16, "positive").lower() or "positive"
+    if polarity not in {"positive", "negative"}:
+        raise MalformedFact(f"polarity {polarity!r} is unknown")
     confidence = item.get("confidence", 0.8)
     if isinstance(confidence, bool) or not isinstance(confidence, int | float):
         raise MalformedFact("confidence is not a number")
@@ -150,6 +157,7 @@ def _parse_fact(item: Any, window: Window, fact_bytes: int) -> FactIn:
         source_message_ids=tuple(m["id"] for m in said),
         value=_text(item, "value", 1024),
         retract=item.get("retract") is True,
+        negated=polarity == "negative",
     )
 
 
@@ -220,17 +228,21 @@ async def _apply(
             return Outcome(JobState(job["state"]) if job else JobState.FAILED, [])
         user = UserRef(user_id, "")
         fact_ids: list[uuid.UUID] = []
+        unmatched: list[dict[str, str]] = []
         for fact in facts:
             applied = await apply_fact(
                 db, user, fact, registry, extraction_id=job_id, session_id=session_id
             )
-            if applied.memory_id not in fact_ids:
+            if applied.memory_id is None:
+                unmatched.append(_unmatched_record(applied.result(fact)))
+            elif applied.memory_id not in fact_ids:
                 fact_ids.append(applied.memory_id)
         await jobs.finish(
             db,
             job_id,
             JobState.SUCCEEDED,
             fact_ids=fact_ids,
+            unmatched=unmatched,
             model=answer.model,
             prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens,
@@ -245,6 +257,16 @@ async def _apply(
         answer.completion_tokens,
     )
     return Outcome(JobState.SUCCEEDED, fact_ids, user_id)
+
+
+def _unmatched_record(result: FactResult) -> dict[str, str]:
+    """How a job keeps a retraction that matched nothing, for GetExtraction to report."""
+    return {
+        "content": result.content,
+        "slot": result.slot,
+        "value": result.value,
+        "reason": result.reason,
+    }
 
 
 async def fail(sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID, reason: str) -> None:

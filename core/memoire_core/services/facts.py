@@ -1,4 +1,4 @@
-"""Writing facts: dedup by value, supersession by slot, an event for every change.
+"""Writing facts: dedup by value and polarity, supersession by slot, an event for every change.
 
 Used by AddMemories directly and by extraction; every path that writes a fact goes through
 ``apply_fact`` so the same rules hold wherever a fact comes from.
@@ -6,7 +6,7 @@ Used by AddMemories directly and by extraction; every path that writes a fact go
 
 import re
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from memoire_core.config import Limits
 from memoire_core.db.repos import facts as repo
 from memoire_core.db.repos import memories as memories_repo
-from memoire_core.domain import EventType, FactIn, Kind, MemoryView, Temporal, UserRef
+from memoire_core.domain import (
+    EventType,
+    FactIn,
+    FactOutcome,
+    FactResult,
+    Kind,
+    MemoryView,
+    Temporal,
+    UserRef,
+)
 from memoire_core.errors import Violations
 from memoire_core.ids import new_id
 from memoire_core.slots import Cardinality, SlotRegistry
@@ -54,20 +63,67 @@ def validate_facts(
 
 @dataclass(frozen=True)
 class Applied:
-    """The fact that now holds an input, and what happened to get there."""
+    """What writing one input did, and the fact that now holds it (none when unmatched)."""
 
-    memory_id: uuid.UUID
-    event: EventType
+    memory_id: uuid.UUID | None
+    outcome: FactOutcome
+    reason: str = ""
+
+    def result(self, fact: FactIn) -> FactResult:
+        """The caller's view of this outcome for the input ``fact``."""
+        return FactResult(
+            self.outcome, self.memory_id, fact.content, fact.slot, fact.value, self.reason
+        )
 
 
 def same_value(existing: dict[str, Any], fact: FactIn) -> bool:
-    """Whether a stored fact and a new one say the same thing (a restatement, not a change).
+    """Whether a stored fact and a new one are about the same value of their slot.
 
     When both name the slot's value ("Dallas"), the values decide; otherwise the statements.
     """
     if existing["value"] and fact.value:
         return normalise_value(existing["value"]) == normalise_value(fact.value)
     return normalise_value(existing["content"]) == normalise_value(fact.content)
+
+
+def same_statement(existing: dict[str, Any], fact: FactIn) -> bool:
+    """Whether a new fact restates a stored one: same value and same polarity."""
+    return existing["negated"] == fact.negated and same_value(existing, fact)
+
+
+def replaces(old: dict[str, Any], fact: FactIn, single: bool) -> bool:
+    """Whether ``fact`` retires ``old``, a live fact of its slot in the same temporal state.
+
+    A single-valued slot keeps one statement; any slot keeps one polarity per value, so a
+    denial retires the claim it denies and a renewed claim retires the denial.
+    """
+    return single or (old["negated"] != fact.negated and same_value(old, fact))
+
+
+def named_by(old: dict[str, Any], retraction: FactIn) -> bool:
+    """Whether a retraction takes back ``old``: by value, or by naming its text.
+
+    "No longer plays chess" with no value names "plays chess" (or a fact whose value is chess).
+    """
+    if retraction.value and old["value"]:
+        return normalise_value(retraction.value) == normalise_value(old["value"])
+    said = normalise_value(retraction.value or retraction.content)
+    for text in (old["value"], old["content"]):
+        stored = normalise_value(text)
+        if stored and said and (_mentions(said, stored) or _mentions(stored, said)):
+            return True
+    return False
+
+
+def _mentions(text: str, phrase: str) -> bool:
+    return f" {phrase} " in f" {text} "
+
+
+def is_single(registry: SlotRegistry, fact: FactIn) -> bool:
+    """Whether the fact's slot holds one current value (a fact with no slot fills none)."""
+    return bool(fact.slot) and (
+        registry.cardinality(fact.slot, fact.cardinality) is Cardinality.SINGLE
+    )
 
 
 async def apply_fact(
@@ -84,39 +140,64 @@ async def apply_fact(
     valid_from = fact.valid_from or now
     await repo.lock_slot(db, user.id, fact.slot)
     if fact.retract:
-        retired = await _retract(db, user.id, fact, valid_from, extraction_id)
-        if retired is not None:
-            return Applied(retired, EventType.RETRACTED)
-        # Nothing to take back: keep what was said as a fact about the past.
-        fact = replace(fact, temporal=Temporal.PAST, retract=False)
+        return await _retract(db, user.id, fact, valid_from, extraction_id)
     same_state = await repo.current_facts(db, user.id, fact.slot, fact.temporal)
     for existing in same_state:
-        if same_value(existing, fact):
+        if same_statement(existing, fact):
             await _refresh(db, user.id, existing, fact, now, extraction_id)
-            return Applied(existing["id"], EventType.REFRESHED)
+            return Applied(existing["id"], FactOutcome.REFRESHED)
 
     new_memory_id = new_id()
     await memories_repo.insert_memories(
         db, [_fact_row(new_memory_id, user.id, fact, valid_from, now, session_id)]
     )
+    write = _Write(user.id, new_memory_id, fact, valid_from, now, extraction_id)
     events: list[dict[str, Any]] = [
-        _event(
-            user.id,
-            new_memory_id,
-            EventType.CREATED,
-            _created_cause(fact),
-            fact.slot,
-            extraction_id,
-            after=fact.confidence,
-        )
+        write.event(new_memory_id, EventType.CREATED, _created_cause(fact), after=fact.confidence)
     ]
-    single = fact.slot and registry.cardinality(fact.slot) is Cardinality.SINGLE
-    if fact.temporal is Temporal.CURRENT and single:
-        events += await _replace_in_slot(
-            db, user.id, new_memory_id, fact, valid_from, same_state, now, extraction_id
-        )
+    if fact.temporal is not Temporal.PAST:
+        single = is_single(registry, fact)
+        rivals = [old for old in same_state if replaces(old, fact, single)]
+        settled, still_live = await _replace_in_slot(db, write, rivals)
+        events += settled
+        if fact.temporal is Temporal.CURRENT and still_live and fact.slot:
+            events += await _overtake_plans(db, write, single)
     await memories_repo.insert_events(db, events)
-    return Applied(new_memory_id, EventType.CREATED)
+    return Applied(new_memory_id, FactOutcome.CREATED)
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One fact being written: who, which new memory, when, and for which extraction."""
+
+    user_id: uuid.UUID
+    memory_id: uuid.UUID
+    fact: FactIn
+    valid_from: datetime
+    now: datetime
+    extraction_id: uuid.UUID | None
+
+    def event(
+        self,
+        memory_id: uuid.UUID,
+        kind: EventType,
+        cause: str,
+        *,
+        related: uuid.UUID | None = None,
+        before: float | None = None,
+        after: float | None = None,
+    ) -> dict[str, Any]:
+        return _event(
+            self.user_id,
+            memory_id,
+            kind,
+            cause,
+            self.fact.slot,
+            self.extraction_id,
+            related=related,
+            before=before,
+            after=after,
+        )
 
 
 async def _retract(
@@ -125,10 +206,18 @@ async def _retract(
     fact: FactIn,
     valid_from: datetime,
     extraction_id: uuid.UUID | None,
-) -> uuid.UUID | None:
-    """End the current fact the user took back ("I no longer play chess"); its id, if any."""
-    current = await repo.current_facts(db, user_id, fact.slot, Temporal.CURRENT)
-    matching = [old for old in current if same_value(old, fact)]
+) -> Applied:
+    """End the live facts the user took back ("I no longer play chess").
+
+    A retraction that names nothing live stores nothing: keeping it as a fact would claim a
+    change that never happened.
+    """
+    # "No longer planning to move" takes back a plan; anything else takes back a current fact.
+    state = Temporal.PLANNED if fact.temporal is Temporal.PLANNED else Temporal.CURRENT
+    live = await repo.current_facts(db, user_id, fact.slot, state)
+    matching = [old for old in live if named_by(old, fact)]
+    if not matching:
+        return Applied(None, FactOutcome.UNMATCHED, _unmatched_reason(fact, state))
     for old in matching:
         await repo.end(db, old["id"], valid_to=valid_from)
     await memories_repo.insert_events(
@@ -147,57 +236,98 @@ async def _retract(
             for old in matching
         ],
     )
-    return matching[0]["id"] if matching else None
+    return Applied(matching[0]["id"], FactOutcome.RETRACTED)
+
+
+def _unmatched_reason(fact: FactIn, state: Temporal) -> str:
+    where = f"slot {fact.slot}" if fact.slot else "facts without a slot"
+    what = f"value {fact.value!r}" if fact.value else f"{fact.content!r}"
+    return f"no {state.value} fact of {where} matches {what}; nothing was retracted"
 
 
 async def _replace_in_slot(
-    db: AsyncSession,
-    user_id: uuid.UUID,
-    new_memory_id: uuid.UUID,
-    fact: FactIn,
-    valid_from: datetime,
-    current: list[dict[str, Any]],
-    now: datetime,
-    extraction_id: uuid.UUID | None,
-) -> list[dict[str, Any]]:
-    """Keep one current value in a single-valued slot; returns the events written."""
-    later = [old for old in current if old["valid_from"] > valid_from]
+    db: AsyncSession, write: _Write, rivals: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], bool]:
+    """Retire the rivals of a new fact; returns the events and whether the new fact is live.
+
+    A rival stated as holding from later than the new fact wins instead: the new fact was an
+    older value told late, history retired by the value that followed it.
+    """
+    fact, slot = write.fact, write.fact.slot
+    later = [old for old in rivals if old["valid_from"] > write.valid_from]
     if later:
-        # Told late about an older value: it is history, retired by the value that followed it.
         successor = min(later, key=lambda old: old["valid_from"])
         await repo.supersede(
-            db, new_memory_id, successor["id"], at=now, valid_to=successor["valid_from"]
+            db, write.memory_id, successor["id"], at=write.now, valid_to=successor["valid_from"]
         )
-        return [
-            _event(
-                user_id,
-                new_memory_id,
-                EventType.SUPERSEDED,
-                f"a later value of {fact.slot} was already known",
-                fact.slot,
-                extraction_id,
-                related=successor["id"],
-                before=fact.confidence,
-                after=fact.confidence,
-            )
-        ]
+        cause = f"a later value of {slot or 'this fact'} was already known"
+        event = write.event(
+            write.memory_id,
+            EventType.SUPERSEDED,
+            cause,
+            related=successor["id"],
+            before=fact.confidence,
+            after=fact.confidence,
+        )
+        return [event], False
     events = []
-    for old in current:
-        await repo.supersede(db, old["id"], new_memory_id, at=now, valid_to=valid_from)
+    for old in rivals:
+        await repo.supersede(
+            db, old["id"], write.memory_id, at=write.now, valid_to=write.valid_from
+        )
         events.append(
-            _event(
-                user_id,
+            write.event(
                 old["id"],
                 EventType.SUPERSEDED,
-                f"replaced by a newer value of {fact.slot}",
-                fact.slot,
-                extraction_id,
-                related=new_memory_id,
+                _replaced_cause(old, fact),
+                related=write.memory_id,
                 before=old["confidence"],
                 after=old["confidence"],
             )
         )
+    return events, True
+
+
+def _replaced_cause(old: dict[str, Any], fact: FactIn) -> str:
+    slot = fact.slot or "this fact"
+    if old["negated"] != fact.negated and same_value(old, fact):
+        return f"contradicted by a newer statement of {slot}"
+    return f"replaced by a newer value of {slot}"
+
+
+async def _overtake_plans(db: AsyncSession, write: _Write, single: bool) -> list[dict[str, Any]]:
+    """Retire the plans a new current value overtakes: a plan says nothing once it came true
+    or the slot moved on. Only plans made before the value started to hold are overtaken.
+    """
+    plans = await repo.current_facts(db, write.user_id, write.fact.slot, Temporal.PLANNED)
+    events = []
+    for plan in plans:
+        if plan["valid_from"] > write.valid_from:
+            continue
+        if not (single or same_value(plan, write.fact)):
+            continue
+        await repo.supersede(
+            db, plan["id"], write.memory_id, at=write.now, valid_to=write.valid_from
+        )
+        events.append(
+            write.event(
+                plan["id"],
+                EventType.SUPERSEDED,
+                f"the plan was overtaken: {write.fact.slot} now has a current value",
+                related=write.memory_id,
+                before=plan["confidence"],
+                after=plan["confidence"],
+            )
+        )
     return events
+
+
+@dataclass(frozen=True)
+class Added:
+    """AddMemories' answer: the facts that now hold the inputs, and what each input did."""
+
+    memories: list[MemoryView]
+    results: list[FactResult]
 
 
 async def add_facts(
@@ -206,16 +336,42 @@ async def add_facts(
     facts: list[FactIn],
     registry: SlotRegistry,
     request_id: str,
-) -> list[MemoryView]:
+) -> Added:
     """AddMemories: apply each fact in order; a retried request_id returns the first answer."""
     if request_id:
         earlier = await repo.idempotent_result(db, user.id, "AddMemories", request_id)
         if earlier is not None:
-            return await _views_in_order(db, user.id, earlier)
-    ids = [(await apply_fact(db, user, fact, registry)).memory_id for fact in facts]
+            return await _replay(db, user.id, facts, *earlier)
+    applied = [await apply_fact(db, user, fact, registry) for fact in facts]
+    ids = [a.memory_id for a in applied if a.memory_id is not None]
     if request_id:
-        await repo.remember_result(db, user.id, "AddMemories", request_id, ids)
-    return await _views_in_order(db, user.id, ids)
+        outcomes = [a.outcome.value for a in applied]
+        await repo.remember_result(db, user.id, "AddMemories", request_id, ids, outcomes)
+    results = [a.result(fact) for a, fact in zip(applied, facts, strict=True)]
+    return Added(await _views_in_order(db, user.id, ids), results)
+
+
+async def _replay(
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    facts: list[FactIn],
+    ids: list[uuid.UUID],
+    outcomes: list[str],
+) -> Added:
+    """The first answer to a retried request, rebuilt from the ids and outcomes it recorded."""
+    views = await _views_in_order(db, user_id, ids)
+    if len(outcomes) != len(facts):  # recorded before outcomes were kept
+        return Added(views, [])
+    remaining = iter(ids)
+    results = []
+    for outcome_text, fact in zip(outcomes, facts, strict=True):
+        outcome = FactOutcome(outcome_text)
+        if outcome is FactOutcome.UNMATCHED:
+            state = Temporal.PLANNED if fact.temporal is Temporal.PLANNED else Temporal.CURRENT
+            results.append(Applied(None, outcome, _unmatched_reason(fact, state)).result(fact))
+        else:
+            results.append(Applied(next(remaining), outcome).result(fact))
+    return Added(views, results)
 
 
 async def _views_in_order(
@@ -283,6 +439,7 @@ def _fact_row(
         "confidence": fact.confidence,
         "base_confidence": fact.confidence,
         "value": fact.value,
+        "negated": fact.negated,
         "essential": fact.essential,
         "language": fact.language,
         "source_message_ids": list(fact.source_message_ids),

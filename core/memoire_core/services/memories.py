@@ -9,15 +9,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from memoire_core import paging, prompt
 from memoire_core.db.repos import accounts, jobs
+from memoire_core.db.repos import facts as facts_repo
 from memoire_core.db.repos import memories as repo
-from memoire_core.domain import EventType, EventView, JobState, JobView, MemoryView, UserRef
+from memoire_core.domain import (
+    EventType,
+    EventView,
+    FactResult,
+    JobState,
+    JobView,
+    MemoryView,
+    UserRef,
+)
 from memoire_core.errors import FieldViolation, InvalidArgument, NotFound
 from memoire_core.ids import new_id, parse_id
-from memoire_core.slots import CORE_IDENTITY
+from memoire_core.services import corrections
+from memoire_core.slots import CORE_IDENTITY, SlotRegistry
 
 DEFAULT_PAGE = 50
 DEFAULT_HISTORY_PAGE = 100
 DEFAULT_CONSCIOUS = 20
+PLANS_IN_PROMPT = 5
 # Tokens this API issues are about 110 characters; a longer one was not issued here, and
 # decoding it could nest JSON deeper than the parser's recursion allows.
 MAX_TOKEN_CHARS = 256
@@ -81,11 +92,12 @@ def _resume_after(page_token: str) -> tuple[datetime, uuid.UUID] | None:
 
 
 async def delete_memory(
-    db: AsyncSession, owner: repo.Owner, memory_id: str, actor: str
+    db: AsyncSession, owner: repo.Owner, memory_id: str, actor: str, registry: SlotRegistry
 ) -> tuple[str, uuid.UUID]:
-    """Delete a memory; the log keeps a DELETED event that says who did it.
+    """Delete a memory as a correction; the log keeps a DELETED event that says who did it.
 
-    Returns the memory's id and its user's internal id.
+    What the memory alone had retired holds again (``corrections``). Returns the memory's id
+    and its user's internal id.
     """
     view = await get_memory(db, owner, memory_id)
     gone = NotFound(f"memory {memory_id!r} not found", reason="MEMORY_NOT_FOUND")
@@ -112,6 +124,7 @@ async def delete_memory(
         )
     except IntegrityError as error:  # ForgetUser took the user, and the memory, meanwhile
         raise gone from error
+    await corrections.undo_retirements(db, user.id, view, registry)
     await repo.delete_memory(db, view.id)
     return str(view.id), user.id
 
@@ -139,8 +152,11 @@ async def conscious(
     """The user's essentials and the prompt block rendered from them."""
     if user is None:
         return [], ""
-    found = await repo.conscious(db, user.id, CORE_IDENTITY, limit or DEFAULT_CONSCIOUS)
-    return found, prompt.render(found)
+    limit = limit or DEFAULT_CONSCIOUS
+    found = await repo.conscious(db, user.id, CORE_IDENTITY, limit)
+    # Plans are never current facts: the prompt lists them apart, and the memories leave them out.
+    plans = await facts_repo.live_plans(db, user.id, list(CORE_IDENTITY), PLANS_IN_PROMPT)
+    return found, prompt.render(found, plans=plans)
 
 
 async def forget_user(db: AsyncSession, user: UserRef | None) -> tuple[int, int]:
@@ -173,4 +189,5 @@ async def get_extraction(db: AsyncSession, owner: repo.Owner, extraction_id: str
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        unmatched=[FactResult.unmatched(item) for item in row["unmatched"]],
     )

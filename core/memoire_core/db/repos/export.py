@@ -12,6 +12,7 @@ from memoire_core.db.tables import extraction_jobs, memories, memory_events, mes
 from memoire_core.db.tables import users as users_table
 from memoire_core.domain import (
     EventView,
+    FactResult,
     JobState,
     JobView,
     MemoryView,
@@ -120,4 +121,5 @@ async def job_views(
             created_at=r.created_at,
             started_at=r.started_at,
             finished_at=r.finished_at,
+            unmatched=[FactResult.unmatched(item) for item in r.unmatched],
         )

@@ -1,4 +1,5 @@
-"""SQL for the fact lifecycle: slot locks, live values, supersession, refresh, idempotency."""
+"""SQL for the fact lifecycle: slot locks, live values, supersession, refresh, restoring,
+idempotency."""
 
 import uuid
 from datetime import datetime
@@ -8,8 +9,20 @@ from sqlalchemy import cast, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from memoire_core.db.repos.memories import MEMORY_VIEW, to_view
 from memoire_core.db.tables import idempotent_writes, memories
-from memoire_core.domain import Kind, Temporal
+from memoire_core.domain import Kind, MemoryView, Temporal
+
+# What the slot rules read of a stored fact.
+_RULE_COLUMNS = (
+    memories.c.id,
+    memories.c.content,
+    memories.c.value,
+    memories.c.negated,
+    memories.c.confidence,
+    memories.c.valid_from,
+    memories.c.temporal_state,
+)
 
 
 async def lock_slot(db: AsyncSession, user_id: uuid.UUID, slot: str) -> None:
@@ -25,13 +38,7 @@ async def current_facts(
 ) -> list[dict[str, Any]]:
     """Live facts of a slot in one temporal state (past facts count while not superseded)."""
     stmt = (
-        select(
-            memories.c.id,
-            memories.c.content,
-            memories.c.value,
-            memories.c.confidence,
-            memories.c.valid_from,
-        )
+        select(*_RULE_COLUMNS)
         .where(
             memories.c.user_id == user_id,
             memories.c.kind == Kind.FACT.value,
@@ -64,6 +71,52 @@ async def supersede(
             valid_to=func.greatest(memories.c.valid_from, valid_to),
         )
     )
+
+
+async def retired_by(
+    db: AsyncSession, user_id: uuid.UUID, memory_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """The facts one memory superseded, newest first, locked until the transaction ends."""
+    stmt = (
+        select(*_RULE_COLUMNS)
+        .where(memories.c.user_id == user_id, memories.c.superseded_by == memory_id)
+        .order_by(memories.c.valid_from.desc(), memories.c.created_at.desc())
+        .with_for_update()
+    )
+    return [dict(r._mapping) for r in await db.execute(stmt)]
+
+
+async def restore(db: AsyncSession, memory_id: uuid.UUID) -> None:
+    """Make a superseded fact hold again, as if what replaced it had never been said."""
+    await db.execute(
+        update(memories)
+        .where(memories.c.id == memory_id)
+        .values(superseded_at=None, superseded_by=None, valid_to=None)
+    )
+
+
+async def repoint(db: AsyncSession, memory_id: uuid.UUID, by: uuid.UUID) -> None:
+    """Name another fact as the one that replaced this one (the first is being deleted)."""
+    await db.execute(update(memories).where(memories.c.id == memory_id).values(superseded_by=by))
+
+
+async def live_plans(
+    db: AsyncSession, user_id: uuid.UUID, core_slots: list[str], limit: int
+) -> list[MemoryView]:
+    """Plans nothing has overtaken yet that Conscious serves: essential or of a core slot."""
+    stmt = (
+        MEMORY_VIEW.where(
+            memories.c.user_id == user_id,
+            memories.c.kind == Kind.FACT.value,
+            memories.c.temporal_state == Temporal.PLANNED.value,
+            memories.c.superseded_at.is_(None),
+            memories.c.valid_to.is_(None),
+            or_(memories.c.essential, memories.c.slot.in_(core_slots)),
+        )
+        .order_by(memories.c.valid_from.desc())
+        .limit(limit)
+    )
+    return [to_view(r) for r in await db.execute(stmt)]
 
 
 async def end(db: AsyncSession, memory_id: uuid.UUID, *, valid_to: datetime) -> None:
@@ -102,25 +155,37 @@ async def refresh(
 
 async def idempotent_result(
     db: AsyncSession, user_id: uuid.UUID, method: str, request_id: str
-) -> list[uuid.UUID] | None:
-    """The ids an earlier write with this request id returned, if any."""
-    return (
+) -> tuple[list[uuid.UUID], list[str]] | None:
+    """The ids and per-input outcomes an earlier write with this request id returned, if any."""
+    row = (
         await db.execute(
-            select(idempotent_writes.c.result_ids).where(
+            select(idempotent_writes.c.result_ids, idempotent_writes.c.outcomes).where(
                 idempotent_writes.c.user_id == user_id,
                 idempotent_writes.c.method == method,
                 idempotent_writes.c.request_id == request_id,
             )
         )
-    ).scalar_one_or_none()
+    ).first()
+    return (list(row.result_ids), list(row.outcomes)) if row else None
 
 
 async def remember_result(
-    db: AsyncSession, user_id: uuid.UUID, method: str, request_id: str, ids: list[uuid.UUID]
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    method: str,
+    request_id: str,
+    ids: list[uuid.UUID],
+    outcomes: list[str],
 ) -> None:
     """Record what a write with this request id returned."""
     await db.execute(
         insert(idempotent_writes)
-        .values(user_id=user_id, method=method, request_id=request_id, result_ids=ids)
+        .values(
+            user_id=user_id,
+            method=method,
+            request_id=request_id,
+            result_ids=ids,
+            outcomes=outcomes,
+        )
         .on_conflict_do_nothing()
     )

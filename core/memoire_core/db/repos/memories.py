@@ -126,15 +126,16 @@ def to_view(row: Any) -> MemoryView:
         last_refreshed_at=row.last_refreshed_at,
         metadata=dict(row.metadata),
         value=row.value,
+        negated=row.negated,
     )
 
 
 def current_clause() -> ColumnElement[bool]:
-    """Memories that hold now: not superseded, not ended, not about the past."""
+    """Memories that hold now: not superseded, not ended, not about the past, not only planned."""
     return and_(
         memories.c.superseded_at.is_(None),
         memories.c.valid_to.is_(None),
-        or_(memories.c.temporal_state.is_(None), memories.c.temporal_state != "past"),
+        or_(memories.c.temporal_state.is_(None), memories.c.temporal_state == "current"),
     )
 
 

@@ -5,12 +5,22 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from memoire.v1 import account_pb2 as _account_pb2
 from memoire.v1 import memory_pb2 as _memory_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class SlotCardinality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SLOT_CARDINALITY_UNSPECIFIED: _ClassVar[SlotCardinality]
+    SLOT_CARDINALITY_SINGLE: _ClassVar[SlotCardinality]
+    SLOT_CARDINALITY_MULTI: _ClassVar[SlotCardinality]
+SLOT_CARDINALITY_UNSPECIFIED: SlotCardinality
+SLOT_CARDINALITY_SINGLE: SlotCardinality
+SLOT_CARDINALITY_MULTI: SlotCardinality
 
 class MessageInput(_message.Message):
     __slots__ = ("role", "content", "client_message_id", "create_time", "metadata")
@@ -58,7 +68,7 @@ class IngestResponse(_message.Message):
     def __init__(self, message_ids: _Optional[_Iterable[str]] = ..., extraction_id: _Optional[str] = ..., extraction_state: _Optional[_Union[_memory_pb2.ExtractionState, str]] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
 
 class FactInput(_message.Message):
-    __slots__ = ("content", "category", "slot", "temporal_state", "confidence", "essential", "valid_from_time", "language", "metadata", "value", "retract")
+    __slots__ = ("content", "category", "slot", "temporal_state", "confidence", "essential", "valid_from_time", "language", "metadata", "value", "retract", "polarity", "slot_cardinality")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +87,8 @@ class FactInput(_message.Message):
     METADATA_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     RETRACT_FIELD_NUMBER: _ClassVar[int]
+    POLARITY_FIELD_NUMBER: _ClassVar[int]
+    SLOT_CARDINALITY_FIELD_NUMBER: _ClassVar[int]
     content: str
     category: str
     slot: str
@@ -88,7 +100,9 @@ class FactInput(_message.Message):
     metadata: _containers.ScalarMap[str, str]
     value: str
     retract: bool
-    def __init__(self, content: _Optional[str] = ..., category: _Optional[str] = ..., slot: _Optional[str] = ..., temporal_state: _Optional[_Union[_memory_pb2.TemporalState, str]] = ..., confidence: _Optional[float] = ..., essential: _Optional[bool] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., value: _Optional[str] = ..., retract: _Optional[bool] = ...) -> None: ...
+    polarity: _memory_pb2.Polarity
+    slot_cardinality: SlotCardinality
+    def __init__(self, content: _Optional[str] = ..., category: _Optional[str] = ..., slot: _Optional[str] = ..., temporal_state: _Optional[_Union[_memory_pb2.TemporalState, str]] = ..., confidence: _Optional[float] = ..., essential: _Optional[bool] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., value: _Optional[str] = ..., retract: _Optional[bool] = ..., polarity: _Optional[_Union[_memory_pb2.Polarity, str]] = ..., slot_cardinality: _Optional[_Union[SlotCardinality, str]] = ...) -> None: ...
 
 class AddMemoriesRequest(_message.Message):
     __slots__ = ("user_id", "facts", "request_id")
@@ -101,10 +115,12 @@ class AddMemoriesRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., facts: _Optional[_Iterable[_Union[FactInput, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AddMemoriesResponse(_message.Message):
-    __slots__ = ("memories",)
+    __slots__ = ("memories", "results")
     MEMORIES_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
     memories: _containers.RepeatedCompositeFieldContainer[_memory_pb2.Memory]
-    def __init__(self, memories: _Optional[_Iterable[_Union[_memory_pb2.Memory, _Mapping]]] = ...) -> None: ...
+    results: _containers.RepeatedCompositeFieldContainer[_memory_pb2.FactResult]
+    def __init__(self, memories: _Optional[_Iterable[_Union[_memory_pb2.Memory, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[_memory_pb2.FactResult, _Mapping]]] = ...) -> None: ...
 
 class RecallRequest(_message.Message):
     __slots__ = ("user_id", "query", "limit", "kinds", "categories", "current_view_only", "as_of_time", "start_time", "end_time", "session_id")

@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file memoire/v1/memory.proto.
  */
 export const file_memoire_v1_memory: GenFile = /*@__PURE__*/
-  fileDesc("ChdtZW1vaXJlL3YxL21lbW9yeS5wcm90bxIKbWVtb2lyZS52MSLYBQoGTWVtb3J5EgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSJAoEa2luZBgDIAEoDjIWLm1lbW9pcmUudjEuTWVtb3J5S2luZBIPCgdjb250ZW50GAQgASgJEhAKCGNhdGVnb3J5GAUgASgJEgwKBHNsb3QYBiABKAkSMQoOdGVtcG9yYWxfc3RhdGUYByABKA4yGS5tZW1vaXJlLnYxLlRlbXBvcmFsU3RhdGUSEgoKY29uZmlkZW5jZRgIIAEoARIRCgllc3NlbnRpYWwYCSABKAgSEAoIbGFuZ3VhZ2UYCiABKAkSGgoSc291cmNlX21lc3NhZ2VfaWRzGAsgAygJEhIKCnNlc3Npb25faWQYDCABKAkSHgoEcm9sZRgNIAEoDjIQLm1lbW9pcmUudjEuUm9sZRIzCg92YWxpZF9mcm9tX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXZhbGlkX3RvX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2NyZWF0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5zdXBlcnNlZGVfdGltZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc3VwZXJzZWRlZF9ieRgSIAEoCRI1ChFsYXN0X3JlZnJlc2hfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHY3VycmVudBgUIAEoCBIyCghtZXRhZGF0YRgVIAMoCzIgLm1lbW9pcmUudjEuTWVtb3J5Lk1ldGFkYXRhRW50cnkSDQoFdmFsdWUYFiABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIowCCgtNZW1vcnlFdmVudBIKCgJpZBgBIAEoCRIRCgltZW1vcnlfaWQYAiABKAkSKQoEdHlwZRgDIAEoDjIbLm1lbW9pcmUudjEuTWVtb3J5RXZlbnRUeXBlEg0KBWNhdXNlGAQgASgJEhkKEXJlbGF0ZWRfbWVtb3J5X2lkGAUgASgJEhUKDWV4dHJhY3Rpb25faWQYBiABKAkSGQoRY29uZmlkZW5jZV9iZWZvcmUYByABKAESGAoQY29uZmlkZW5jZV9hZnRlchgIIAEoARIvCgtjcmVhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEc2xvdBgKIAEoCSKrAwoKRXh0cmFjdGlvbhIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSKgoFc3RhdGUYBCABKA4yGy5tZW1vaXJlLnYxLkV4dHJhY3Rpb25TdGF0ZRIOCgZyZWFzb24YBSABKAkSEwoLbWVzc2FnZV9pZHMYBiADKAkSIQoFZmFjdHMYByADKAsyEi5tZW1vaXJlLnYxLk1lbW9yeRIQCghhdHRlbXB0cxgIIAEoBRINCgVtb2RlbBgJIAEoCRIVCg1wcm9tcHRfdG9rZW5zGAogASgDEhkKEWNvbXBsZXRpb25fdG9rZW5zGAsgASgDEi8KC2NyZWF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoObGxtX2xhdGVuY3lfbXMYDyABKAMijAIKB01lc3NhZ2USCgoCaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIeCgRyb2xlGAMgASgOMhAubWVtb2lyZS52MS5Sb2xlEg8KB2NvbnRlbnQYBCABKAkSGQoRY2xpZW50X21lc3NhZ2VfaWQYBSABKAkSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKCG1ldGFkYXRhGAcgAygLMiEubWVtb2lyZS52MS5NZXNzYWdlLk1ldGFkYXRhRW50cnkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBKlgKCk1lbW9yeUtpbmQSGwoXTUVNT1JZX0tJTkRfVU5TUEVDSUZJRUQQABIXChNNRU1PUllfS0lORF9FUElTT0RFEAESFAoQTUVNT1JZX0tJTkRfRkFDVBACKoABCg1UZW1wb3JhbFN0YXRlEh4KGlRFTVBPUkFMX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWVEVNUE9SQUxfU1RBVEVfQ1VSUkVOVBABEhcKE1RFTVBPUkFMX1NUQVRFX1BBU1QQAhIaChZURU1QT1JBTF9TVEFURV9QTEFOTkVEEAMqXwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDQoJUk9MRV9VU0VSEAESEgoOUk9MRV9BU1NJU1RBTlQQAhIPCgtST0xFX1NZU1RFTRADEg0KCVJPTEVfVE9PTBAEKrQCCg9NZW1vcnlFdmVudFR5cGUSIQodTUVNT1JZX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIdChlNRU1PUllfRVZFTlRfVFlQRV9DUkVBVEVEEAESHwobTUVNT1JZX0VWRU5UX1RZUEVfUkVGUkVTSEVEEAISIAocTUVNT1JZX0VWRU5UX1RZUEVfU1VQRVJTRURFRBADEh0KGU1FTU9SWV9FVkVOVF9UWVBFX0RFQ0FZRUQQBBIeChpNRU1PUllfRVZFTlRfVFlQRV9QUk9NT1RFRBAFEh0KGU1FTU9SWV9FVkVOVF9UWVBFX0RFTEVURUQQBhIfChtNRU1PUllfRVZFTlRfVFlQRV9SRVRSQUNURUQQBxIdChlNRU1PUllfRVZFTlRfVFlQRV9ERU1PVEVEEAgqygEKD0V4dHJhY3Rpb25TdGF0ZRIgChxFWFRSQUNUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASHAoYRVhUUkFDVElPTl9TVEFURV9QRU5ESU5HEAESHAoYRVhUUkFDVElPTl9TVEFURV9SVU5OSU5HEAISHgoaRVhUUkFDVElPTl9TVEFURV9TVUNDRUVERUQQAxIbChdFWFRSQUNUSU9OX1NUQVRFX0ZBSUxFRBAEEhwKGEVYVFJBQ1RJT05fU1RBVEVfU0tJUFBFRBAFYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChdtZW1vaXJlL3YxL21lbW9yeS5wcm90bxIKbWVtb2lyZS52MSKABgoGTWVtb3J5EgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSJAoEa2luZBgDIAEoDjIWLm1lbW9pcmUudjEuTWVtb3J5S2luZBIPCgdjb250ZW50GAQgASgJEhAKCGNhdGVnb3J5GAUgASgJEgwKBHNsb3QYBiABKAkSMQoOdGVtcG9yYWxfc3RhdGUYByABKA4yGS5tZW1vaXJlLnYxLlRlbXBvcmFsU3RhdGUSEgoKY29uZmlkZW5jZRgIIAEoARIRCgllc3NlbnRpYWwYCSABKAgSEAoIbGFuZ3VhZ2UYCiABKAkSGgoSc291cmNlX21lc3NhZ2VfaWRzGAsgAygJEhIKCnNlc3Npb25faWQYDCABKAkSHgoEcm9sZRgNIAEoDjIQLm1lbW9pcmUudjEuUm9sZRIzCg92YWxpZF9mcm9tX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXZhbGlkX3RvX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2NyZWF0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5zdXBlcnNlZGVfdGltZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc3VwZXJzZWRlZF9ieRgSIAEoCRI1ChFsYXN0X3JlZnJlc2hfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHY3VycmVudBgUIAEoCBIyCghtZXRhZGF0YRgVIAMoCzIgLm1lbW9pcmUudjEuTWVtb3J5Lk1ldGFkYXRhRW50cnkSDQoFdmFsdWUYFiABKAkSJgoIcG9sYXJpdHkYFyABKA4yFC5tZW1vaXJlLnYxLlBvbGFyaXR5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKMAgoLTWVtb3J5RXZlbnQSCgoCaWQYASABKAkSEQoJbWVtb3J5X2lkGAIgASgJEikKBHR5cGUYAyABKA4yGy5tZW1vaXJlLnYxLk1lbW9yeUV2ZW50VHlwZRINCgVjYXVzZRgEIAEoCRIZChFyZWxhdGVkX21lbW9yeV9pZBgFIAEoCRIVCg1leHRyYWN0aW9uX2lkGAYgASgJEhkKEWNvbmZpZGVuY2VfYmVmb3JlGAcgASgBEhgKEGNvbmZpZGVuY2VfYWZ0ZXIYCCABKAESLwoLY3JlYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHNsb3QYCiABKAki4gMKCkV4dHJhY3Rpb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEioKBXN0YXRlGAQgASgOMhsubWVtb2lyZS52MS5FeHRyYWN0aW9uU3RhdGUSDgoGcmVhc29uGAUgASgJEhMKC21lc3NhZ2VfaWRzGAYgAygJEiEKBWZhY3RzGAcgAygLMhIubWVtb2lyZS52MS5NZW1vcnkSEAoIYXR0ZW1wdHMYCCABKAUSDQoFbW9kZWwYCSABKAkSFQoNcHJvbXB0X3Rva2VucxgKIAEoAxIZChFjb21wbGV0aW9uX3Rva2VucxgLIAEoAxIvCgtjcmVhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmxsbV9sYXRlbmN5X21zGA8gASgDEjUKFXVubWF0Y2hlZF9yZXRyYWN0aW9ucxgQIAMoCzIWLm1lbW9pcmUudjEuRmFjdFJlc3VsdCKHAQoKRmFjdFJlc3VsdBIoCgdvdXRjb21lGAEgASgOMhcubWVtb2lyZS52MS5GYWN0T3V0Y29tZRIRCgltZW1vcnlfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB2NvbnRlbnQYBCABKAkSDAoEc2xvdBgFIAEoCRINCgV2YWx1ZRgGIAEoCSKMAgoHTWVzc2FnZRIKCgJpZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEh4KBHJvbGUYAyABKA4yEC5tZW1vaXJlLnYxLlJvbGUSDwoHY29udGVudBgEIAEoCRIZChFjbGllbnRfbWVzc2FnZV9pZBgFIAEoCRIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoIbWV0YWRhdGEYByADKAsyIS5tZW1vaXJlLnYxLk1lc3NhZ2UuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEqWAoKTWVtb3J5S2luZBIbChdNRU1PUllfS0lORF9VTlNQRUNJRklFRBAAEhcKE01FTU9SWV9LSU5EX0VQSVNPREUQARIUChBNRU1PUllfS0lORF9GQUNUEAIqgAEKDVRlbXBvcmFsU3RhdGUSHgoaVEVNUE9SQUxfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZURU1QT1JBTF9TVEFURV9DVVJSRU5UEAESFwoTVEVNUE9SQUxfU1RBVEVfUEFTVBACEhoKFlRFTVBPUkFMX1NUQVRFX1BMQU5ORUQQAypSCghQb2xhcml0eRIYChRQT0xBUklUWV9VTlNQRUNJRklFRBAAEhUKEVBPTEFSSVRZX1BPU0lUSVZFEAESFQoRUE9MQVJJVFlfTkVHQVRJVkUQAipfCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABINCglST0xFX1VTRVIQARISCg5ST0xFX0FTU0lTVEFOVBACEg8KC1JPTEVfU1lTVEVNEAMSDQoJUk9MRV9UT09MEAQq1AIKD01lbW9yeUV2ZW50VHlwZRIhCh1NRU1PUllfRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEh0KGU1FTU9SWV9FVkVOVF9UWVBFX0NSRUFURUQQARIfChtNRU1PUllfRVZFTlRfVFlQRV9SRUZSRVNIRUQQAhIgChxNRU1PUllfRVZFTlRfVFlQRV9TVVBFUlNFREVEEAMSHQoZTUVNT1JZX0VWRU5UX1RZUEVfREVDQVlFRBAEEh4KGk1FTU9SWV9FVkVOVF9UWVBFX1BST01PVEVEEAUSHQoZTUVNT1JZX0VWRU5UX1RZUEVfREVMRVRFRBAGEh8KG01FTU9SWV9FVkVOVF9UWVBFX1JFVFJBQ1RFRBAHEh0KGU1FTU9SWV9FVkVOVF9UWVBFX0RFTU9URUQQCBIeChpNRU1PUllfRVZFTlRfVFlQRV9SRVNUT1JFRBAJKsoBCg9FeHRyYWN0aW9uU3RhdGUSIAocRVhUUkFDVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhwKGEVYVFJBQ1RJT05fU1RBVEVfUEVORElORxABEhwKGEVYVFJBQ1RJT05fU1RBVEVfUlVOTklORxACEh4KGkVYVFJBQ1RJT05fU1RBVEVfU1VDQ0VFREVEEAMSGwoXRVhUUkFDVElPTl9TVEFURV9GQUlMRUQQBBIcChhFWFRSQUNUSU9OX1NUQVRFX1NLSVBQRUQQBSqZAQoLRmFjdE91dGNvbWUSHAoYRkFDVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGAoURkFDVF9PVVRDT01FX0NSRUFURUQQARIaChZGQUNUX09VVENPTUVfUkVGUkVTSEVEEAISGgoWRkFDVF9PVVRDT01FX1JFVFJBQ1RFRBADEhoKFkZBQ1RfT1VUQ09NRV9VTk1BVENIRUQQBGIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * A Memory is one thing Mémoire knows about a user: an episode or a fact.
@@ -154,7 +154,7 @@ export type Memory = Message$1<"memoire.v1.Memory"> & {
   lastRefreshTime?: Timestamp | undefined;
 
   /**
-   * True while the memory is the live view: not superseded, not retracted, not in the past.
+   * True while the memory is the live view: not superseded, not retracted, not past, not planned.
    *
    * @generated from field: bool current = 20;
    */
@@ -173,6 +173,13 @@ export type Memory = Message$1<"memoire.v1.Memory"> & {
    * @generated from field: string value = 22;
    */
   value: string;
+
+  /**
+   * Whether the fact affirms or denies its statement; POLARITY_UNSPECIFIED for episodes.
+   *
+   * @generated from field: memoire.v1.Polarity polarity = 23;
+   */
+  polarity: Polarity;
 };
 
 /**
@@ -376,6 +383,13 @@ export type Extraction = Message$1<"memoire.v1.Extraction"> & {
    * @generated from field: int64 llm_latency_ms = 15;
    */
   llmLatencyMs: bigint;
+
+  /**
+   * Retractions the model found that matched no current fact; nothing was stored for them.
+   *
+   * @generated from field: repeated memoire.v1.FactResult unmatched_retractions = 16;
+   */
+  unmatchedRetractions: FactResult[];
 };
 
 /**
@@ -384,6 +398,62 @@ export type Extraction = Message$1<"memoire.v1.Extraction"> & {
  */
 export const ExtractionSchema: GenMessage<Extraction> = /*@__PURE__*/
   messageDesc(file_memoire_v1_memory, 2);
+
+/**
+ * A FactResult says what writing one fact did.
+ *
+ * @generated from message memoire.v1.FactResult
+ */
+export type FactResult = Message$1<"memoire.v1.FactResult"> & {
+  /**
+   * What happened to the fact.
+   *
+   * @generated from field: memoire.v1.FactOutcome outcome = 1;
+   */
+  outcome: FactOutcome;
+
+  /**
+   * Id of the memory that now holds the fact (the refreshed or retracted one); empty when UNMATCHED.
+   *
+   * @generated from field: string memory_id = 2;
+   */
+  memoryId: string;
+
+  /**
+   * Why the outcome happened, in words; set for UNMATCHED, empty otherwise.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * The statement as given, such as "No longer plays chess".
+   *
+   * @generated from field: string content = 4;
+   */
+  content: string;
+
+  /**
+   * The slot the fact was written to, empty when none.
+   *
+   * @generated from field: string slot = 5;
+   */
+  slot: string;
+
+  /**
+   * The slot's value as given, empty when none.
+   *
+   * @generated from field: string value = 6;
+   */
+  value: string;
+};
+
+/**
+ * Describes the message memoire.v1.FactResult.
+ * Use `create(FactResultSchema)` to create a new message.
+ */
+export const FactResultSchema: GenMessage<FactResult> = /*@__PURE__*/
+  messageDesc(file_memoire_v1_memory, 3);
 
 /**
  * A Message is one stored chat message, kept verbatim.
@@ -446,7 +516,7 @@ export type Message = Message$1<"memoire.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_memoire_v1_memory, 3);
+  messageDesc(file_memoire_v1_memory, 4);
 
 /**
  * MemoryKind says whether a memory is a raw turn or a distilled fact.
@@ -524,6 +594,40 @@ export const TemporalStateSchema: GenEnum<TemporalState> = /*@__PURE__*/
   enumDesc(file_memoire_v1_memory, 1);
 
 /**
+ * Polarity says whether a fact affirms or denies its statement.
+ *
+ * @generated from enum memoire.v1.Polarity
+ */
+export enum Polarity {
+  /**
+   * Not set; a fact written without a polarity is taken as positive.
+   *
+   * @generated from enum value: POLARITY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The statement holds ("allergic to peanuts").
+   *
+   * @generated from enum value: POLARITY_POSITIVE = 1;
+   */
+  POSITIVE = 1,
+
+  /**
+   * The statement is denied ("not allergic to peanuts"); it replaces the affirmation of the same value, and back.
+   *
+   * @generated from enum value: POLARITY_NEGATIVE = 2;
+   */
+  NEGATIVE = 2,
+}
+
+/**
+ * Describes the enum memoire.v1.Polarity.
+ */
+export const PolaritySchema: GenEnum<Polarity> = /*@__PURE__*/
+  enumDesc(file_memoire_v1_memory, 2);
+
+/**
  * Role is who said a message.
  *
  * @generated from enum memoire.v1.Role
@@ -569,7 +673,7 @@ export enum Role {
  * Describes the enum memoire.v1.Role.
  */
 export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
-  enumDesc(file_memoire_v1_memory, 2);
+  enumDesc(file_memoire_v1_memory, 3);
 
 /**
  * MemoryEventType is what happened to a memory.
@@ -639,13 +743,20 @@ export enum MemoryEventType {
    * @generated from enum value: MEMORY_EVENT_TYPE_DEMOTED = 8;
    */
   DEMOTED = 8,
+
+  /**
+   * The memory holds again because the fact that replaced it was deleted as a mistake.
+   *
+   * @generated from enum value: MEMORY_EVENT_TYPE_RESTORED = 9;
+   */
+  RESTORED = 9,
 }
 
 /**
  * Describes the enum memoire.v1.MemoryEventType.
  */
 export const MemoryEventTypeSchema: GenEnum<MemoryEventType> = /*@__PURE__*/
-  enumDesc(file_memoire_v1_memory, 3);
+  enumDesc(file_memoire_v1_memory, 4);
 
 /**
  * ExtractionState is where an extraction job stands.
@@ -700,5 +811,53 @@ export enum ExtractionState {
  * Describes the enum memoire.v1.ExtractionState.
  */
 export const ExtractionStateSchema: GenEnum<ExtractionState> = /*@__PURE__*/
-  enumDesc(file_memoire_v1_memory, 4);
+  enumDesc(file_memoire_v1_memory, 5);
+
+/**
+ * FactOutcome is what writing one fact did.
+ *
+ * @generated from enum memoire.v1.FactOutcome
+ */
+export enum FactOutcome {
+  /**
+   * Not set (an answer recorded before outcomes were kept).
+   *
+   * @generated from enum value: FACT_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A new fact was stored.
+   *
+   * @generated from enum value: FACT_OUTCOME_CREATED = 1;
+   */
+  CREATED = 1,
+
+  /**
+   * The same fact (slot, value and polarity) was already known and was refreshed.
+   *
+   * @generated from enum value: FACT_OUTCOME_REFRESHED = 2;
+   */
+  REFRESHED = 2,
+
+  /**
+   * A retraction ended the current fact it names.
+   *
+   * @generated from enum value: FACT_OUTCOME_RETRACTED = 3;
+   */
+  RETRACTED = 3,
+
+  /**
+   * A retraction matched no current fact; nothing was stored, and the reason says why.
+   *
+   * @generated from enum value: FACT_OUTCOME_UNMATCHED = 4;
+   */
+  UNMATCHED = 4,
+}
+
+/**
+ * Describes the enum memoire.v1.FactOutcome.
+ */
+export const FactOutcomeSchema: GenEnum<FactOutcome> = /*@__PURE__*/
+  enumDesc(file_memoire_v1_memory, 6);
 
