@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -309,21 +320,28 @@ async def ensure_vector_index(db: AsyncSession, model: str, dimensions: int) -> 
     )
 
 
-async def claim_unembedded(
-    db: AsyncSession, limit: int
-) -> list[tuple[uuid.UUID, uuid.UUID, str, datetime]]:
-    """Lock up to ``limit`` memories that owe a vector, skipping rows another process holds.
+@dataclass(frozen=True)
+class Owed:
+    """A memory that still owes a vector."""
 
-    Each comes as (id, user id, content, created at).
-    """
-    rows = await db.execute(
-        select(memories.c.id, memories.c.user_id, memories.c.content, memories.c.created_at)
-        .where(memories.c.embedded_with.is_(None))
-        .order_by(memories.c.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [(r.id, r.user_id, r.content, r.created_at) for r in rows]
+    memory_id: uuid.UUID
+    user_id: uuid.UUID
+    content: str
+    created_at: datetime
+
+
+_OWED = (
+    select(memories.c.id, memories.c.user_id, memories.c.content, memories.c.created_at)
+    .where(memories.c.embedded_with.is_(None))
+    .order_by(memories.c.created_at)
+    .limit(bindparam("limit"))
+)
+
+
+async def owed_embeddings(db: AsyncSession, limit: int) -> list[Owed]:
+    """Up to ``limit`` memories owing a vector, oldest first, read without locking them."""
+    rows = await db.execute(_OWED, {"limit": limit})
+    return [Owed(r.id, r.user_id, r.content, r.created_at) for r in rows]
 
 
 async def store_embeddings(
@@ -331,31 +349,38 @@ async def store_embeddings(
     model: str,
     dimensions: int,
     items: Sequence[tuple[uuid.UUID, uuid.UUID, Vector]],
-) -> None:
-    """Store vectors and mark their memories as embedded with ``model``."""
+) -> list[uuid.UUID]:
+    """Store vectors of memories still owing one and mark them embedded with ``model``.
+
+    Memories deleted since they were read, or embedded by another process meanwhile, are
+    skipped; returns the ids stored.
+    """
     if not items:
-        return
-    await db.execute(
-        insert(memory_embeddings)
-        .values(
-            [
-                {
-                    "memory_id": mid,
-                    "user_id": uid,
-                    "model": model,
-                    "dimensions": dimensions,
-                    "embedding": vec,
-                }
-                for mid, uid, vec in items
-            ]
-        )
-        .on_conflict_do_update(
-            index_elements=[memory_embeddings.c.memory_id, memory_embeddings.c.model],
-            set_={"embedding": insert(memory_embeddings).excluded.embedding},
-        )
+        return []
+    marked = set(
+        (
+            await db.execute(
+                update(memories)
+                .where(
+                    memories.c.id.in_([mid for mid, _, _ in items]),
+                    memories.c.embedded_with.is_(None),
+                )
+                .values(embedded_with=model)
+                .returning(memories.c.id)
+            )
+        ).scalars()
     )
-    await db.execute(
-        update(memories)
-        .where(memories.c.id.in_([mid for mid, _, _ in items]))
-        .values(embedded_with=model)
-    )
+    rows = [
+        {"memory_id": mid, "user_id": uid, "model": model, "dimensions": dimensions, "embedding": v}
+        for mid, uid, v in items
+        if mid in marked
+    ]
+    if rows:
+        upsert = insert(memory_embeddings).values(rows)
+        await db.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[memory_embeddings.c.memory_id, memory_embeddings.c.model],
+                set_={"embedding": upsert.excluded.embedding},
+            )
+        )
+    return [mid for mid, _, _ in items if mid in marked]
