@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memoire_core.cache import ConsciousCache
 from memoire_core.config import Settings
-from memoire_core.db.engine import make_engine, make_session_factory
+from memoire_core.db.engine import make_engine, make_reader_factory, make_session_factory
 from memoire_core.embedding import Embedder, make_embedder
 from memoire_core.ratelimit import RateLimiter
 from memoire_core.services.embedding import embed_owed, prepare_model
@@ -88,6 +88,7 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
         queue=ExtractionQueue(settings.redis_url) if settings.redis_url else None,
         conscious_cache=ConsciousCache(settings.redis_url) if settings.redis_url else None,
         limiter=RateLimiter(settings.redis_url, settings) if settings.redis_url else None,
+        readers=make_reader_factory(engine),
     )
     telemetry = start_telemetry(settings)
     # Telemetry first: it sees, counts and gives a request id to every call, refused ones too.

@@ -1,6 +1,7 @@
 """Process-wide dependencies of the servicers, built once at start-up."""
 
 import asyncio
+import contextlib
 import hmac
 import uuid
 from collections.abc import AsyncIterator
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from memoire_core.cache import ConsciousCache
@@ -18,7 +20,7 @@ from memoire_core.embedding import Embedder
 from memoire_core.errors import PermissionDenied, Unauthenticated
 from memoire_core.ratelimit import RateLimiter
 from memoire_core.services.access import authenticate
-from memoire_core.services.recall import Ranking
+from memoire_core.services.recall import CorpusStatsCache, Ranking
 from memoire_core.slots import SlotRegistry
 from memoire_server.jobs import ExtractionQueue
 from memoire_server.limits import client_address, presented_key_in
@@ -38,6 +40,9 @@ class AppContext:
     embed_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[bool]] = field(default_factory=set)
     limiter: RateLimiter | None = None
+    # Sessions whose statements each commit on their own, for calls that only read.
+    readers: async_sessionmaker[AsyncSession] | None = None
+    corpus_stats: CorpusStatsCache = field(default_factory=CorpusStatsCache)
 
     async def after_ingest(self, result: IngestResult) -> None:
         """Work that follows a committed ingest: vectors for new episodes, the extraction job.
@@ -64,20 +69,49 @@ class AppContext:
     @property
     def ranking(self) -> Ranking:
         s = self.settings
-        return Ranking(s.recall_candidates, s.rrf_k, s.recency_half_life_days)
+        return Ranking(
+            s.recall_candidates,
+            s.rrf_k,
+            s.recency_half_life_days,
+            vector_index=s.vector_index == "hnsw",
+        )
 
     @asynccontextmanager
     async def unit_of_work(
-        self, context: grpc.aio.ServicerContext[Any, Any]
+        self, context: grpc.aio.ServicerContext[Any, Any], *, read_only: bool = False
     ) -> AsyncIterator[tuple[AsyncSession, Principal]]:
-        """One transaction for one call, opened with the caller authenticated inside it."""
-        async with self.sessions() as db, db.begin():
-            try:
-                principal = await authenticate(db, self.server_secret, presented_key(context))
-            except Unauthenticated:
-                await self.failed_authentication(context)
-                raise
-            yield db, principal
+        """One transaction for one call, opened with the caller authenticated inside it.
+
+        A ``read_only`` call runs its statements without BEGIN and COMMIT: none of its reads
+        needs another's snapshot, and the two round trips were a third of a Conscious call.
+        """
+        presented = presented_key(context)
+        async with contextlib.AsyncExitStack() as stack:
+            for attempt in (1, 2):
+                opened = contextlib.AsyncExitStack()
+                db = await opened.enter_async_context(
+                    (self.readers or self.sessions)() if read_only else self.sessions()
+                )
+                if not read_only:
+                    await opened.enter_async_context(db.begin())
+                try:
+                    principal = await authenticate(db, self.server_secret, presented)
+                except Unauthenticated:
+                    await opened.aclose()
+                    await self.failed_authentication(context)
+                    raise
+                except DBAPIError as error:
+                    with contextlib.suppress(Exception):
+                        await opened.__aexit__(type(error), error, error.__traceback__)
+                    # Pooled connections are not pinged on checkout (a round trip per call):
+                    # one that died with a Postgres restart fails its first statement, which
+                    # invalidates the pool, and the call starts again on a fresh connection.
+                    if attempt == 1 and error.connection_invalidated:
+                        continue
+                    raise
+                await stack.enter_async_context(opened)
+                yield db, principal
+                return
 
     async def require_admin(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         """Let the call through only with the admin key, or when open sign-up is on."""

@@ -85,13 +85,21 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
             ),
             self.limits,
         )
-        async with self.app.unit_of_work(context) as (db, principal):
+        async with self.app.unit_of_work(context, read_only=True) as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
             if user is None:
                 return pb.RecallResponse()
             # Embedded only once the key is known good, so bad keys cost no model time.
             vector = await recall.embed_query(self.app.embedder, query.text)
-            hits = await recall.recall(db, user, query, vector, self.app.embedder, self.app.ranking)
+            hits = await recall.recall(
+                db,
+                user,
+                query,
+                vector,
+                self.app.embedder,
+                self.app.ranking,
+                self.app.corpus_stats,
+            )
         return pb.RecallResponse(hits=[convert.hit(h) for h in hits])
 
     @mapped
@@ -100,7 +108,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         check_limit(v, "limit", request.limit, 100)
         v.raise_if_any()
         cache, variant, version = self.app.conscious_cache, str(request.limit), None
-        async with self.app.unit_of_work(context) as (db, principal):
+        async with self.app.unit_of_work(context, read_only=True) as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
             if user is None:
                 return pb.ConsciousResponse()
@@ -142,7 +150,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
             slot=request.slot,
             current_only=request.current_view_only,
         )
-        async with self.app.unit_of_work(context) as (db, principal):
+        async with self.app.unit_of_work(context, read_only=True) as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
             page = await memories.list_memories(
                 db, user, flt, request.page_size, request.page_token
@@ -154,7 +162,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
     @mapped
     async def GetMemory(self, request: pb.GetMemoryRequest, context: Ctx) -> pb.GetMemoryResponse:
         _require_id("memory_id", request.memory_id)
-        async with self.app.unit_of_work(context) as (db, principal):
+        async with self.app.unit_of_work(context, read_only=True) as (db, principal):
             view = await memories.get_memory(db, owner_of(principal), request.memory_id)
         return pb.GetMemoryResponse(memory=convert.memory(view))
 
@@ -178,7 +186,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         v = Violations()
         check_limit(v, "page_size", request.page_size, self.limits.page_size)
         v.raise_if_any()
-        async with self.app.unit_of_work(context) as (db, principal):
+        async with self.app.unit_of_work(context, read_only=True) as (db, principal):
             events, token = await memories.history(
                 db, owner_of(principal), request.memory_id, request.page_size, request.page_token
             )
@@ -191,7 +199,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         self, request: pb.GetExtractionRequest, context: Ctx
     ) -> pb.GetExtractionResponse:
         _require_id("extraction_id", request.extraction_id)
-        async with self.app.unit_of_work(context) as (db, principal):
+        async with self.app.unit_of_work(context, read_only=True) as (db, principal):
             job = await memories.get_extraction(db, owner_of(principal), request.extraction_id)
         return pb.GetExtractionResponse(extraction=convert.extraction(job))
 
@@ -210,7 +218,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
     async def ExportUser(
         self, request: pb.ExportUserRequest, context: Ctx
     ) -> AsyncIterator[pb.ExportUserResponse]:
-        async with self.app.unit_of_work(context) as (db, principal):
+        async with self.app.unit_of_work(context, read_only=True) as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
         if user is None:
             raise NotFound(f"user {request.user_id!r} not found", reason="USER_NOT_FOUND")

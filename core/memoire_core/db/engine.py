@@ -22,19 +22,28 @@ _UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
 def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """Create the async engine; connections are checked on checkout so a Postgres restart heals."""
+    """Create the async engine.
+
+    Connections are not pinged on checkout: that cost a round trip on every call. A connection
+    that died with a Postgres restart fails its first statement instead; SQLAlchemy then
+    invalidates the whole pool, and callers retry once (the server) or later (the worker).
+    """
     return create_async_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         # Parameters are users' messages and facts: errors and their log lines never show them.
         hide_parameters=True,
         connect_args={
             "timeout": CONNECT_TIMEOUT_SECONDS,
             "command_timeout": COMMAND_TIMEOUT_SECONDS,
-            "server_settings": {"jit": "off"},
+            "server_settings": {
+                "jit": "off",
+                # A filtered HNSW scan (one user's vectors) goes on until it has enough rows
+                # instead of stopping after ef_search of everyone's (pgvector 0.8).
+                "hnsw.iterative_scan": "relaxed_order",
+            },
         },
     )
 
@@ -42,6 +51,13 @@ def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded values after commit, as handlers read them to build replies."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def make_reader_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for calls that only read: each statement runs alone, with no BEGIN or COMMIT."""
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
 
 
 def storage_unavailable(error: BaseException) -> bool:

@@ -189,12 +189,11 @@ memories = Table(
         postgresql_where=text("essential AND superseded_at IS NULL AND valid_to IS NULL"),
     ),
     Index("uq_memories_message_id", "message_id", unique=True),
-    Index("ix_memories_content_tsv", "content_tsv", postgresql_using="gin"),
+    # Full text through the user's own posting lists (the function is the migration's).
     Index(
-        "ix_memories_content_trgm",
-        "content",
+        "ix_memories_user_lexemes",
+        text("memoire_user_lexemes(user_id, content_tsv)"),
         postgresql_using="gin",
-        postgresql_ops={"content": "gin_trgm_ops"},
     ),
     Index(
         "ix_memories_embedding_owed",

@@ -3,8 +3,9 @@ and weigh by confidence and recency."""
 
 import logging
 import math
+import time
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -49,6 +50,39 @@ class Ranking:
     per_ranking: int = 50
     rrf_k: int = 60
     recency_half_life_days: float = 180.0
+    # Whether the models' HNSW indexes exist (``MEMOIRE_VECTOR_INDEX=hnsw``).
+    vector_index: bool = False
+
+
+class CorpusStatsCache:
+    """Each user's BM25 statistics, kept a while: counting them reads every memory of the user.
+
+    They age with the corpus: a user of a hundred memories is counted again after a second,
+    one of ten thousand after a minute, so a growing history is never weighed as a tiny one
+    for long and a large one costs one count a minute. Least recently used users go first.
+    """
+
+    def __init__(self, max_users: int = 10_000, max_age_seconds: float = 60.0) -> None:
+        self._entries: OrderedDict[uuid.UUID, tuple[float, repo.CorpusStats]] = OrderedDict()
+        self._max_users = max_users
+        self._max_age = max_age_seconds
+
+    async def get(self, db: AsyncSession, user_id: uuid.UUID) -> repo.CorpusStats:
+        """The user's statistics, counted again once they are too old."""
+        now = time.monotonic()
+        entry = self._entries.get(user_id)
+        if entry is not None and now - entry[0] < self._age_limit(entry[1]):
+            self._entries.move_to_end(user_id)
+            return entry[1]
+        stats = await repo.corpus_stats(db, user_id)
+        self._entries[user_id] = (now, stats)
+        self._entries.move_to_end(user_id)
+        while len(self._entries) > self._max_users:
+            self._entries.popitem(last=False)
+        return stats
+
+    def _age_limit(self, stats: repo.CorpusStats) -> float:
+        return min(self._max_age, max(1.0, stats.memories / 100))
 
 
 def validate_recall(query: RecallQuery, limits: Limits) -> RecallQuery:
@@ -86,8 +120,13 @@ async def recall(
     query_vector: Vector | None,
     embedder: Embedder | None,
     ranking: Ranking,
+    stats_cache: CorpusStatsCache | None = None,
 ) -> list[Hit]:
-    """The user's memories most relevant to the query, best first."""
+    """The user's memories most relevant to the query, best first.
+
+    ``stats_cache`` keeps the user's BM25 statistics between calls; without one they are
+    counted for this call.
+    """
     session_id = None
     if query.session_external_id:
         session_id = await accounts.find_session(db, user.id, query.session_external_id)
@@ -102,6 +141,7 @@ async def recall(
         end=query.end,
         session_id=session_id,
     )
+    stats = await (stats_cache or CorpusStatsCache()).get(db, user.id)
     found = await repo.candidates(
         db,
         user.id,
@@ -111,6 +151,8 @@ async def recall(
         embedder.dimensions if embedder else 0,
         filters,
         ranking.per_ranking,
+        stats,
+        exact_vector=not ranking.vector_index or stats.memories <= repo.EXACT_VECTOR_MAX,
     )
     partial = fuse(found.candidates, ranking.rrf_k, WEIGHTS, BY_SCORE)
     anchors = sorted(partial, key=lambda mid: -partial[mid].fused)[:CONTEXT_ANCHORS]

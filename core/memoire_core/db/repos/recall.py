@@ -1,9 +1,17 @@
 """SQL for hybrid recall: three candidate rankings of one user's memories in one round trip,
 and the conversational neighbours of the best episodes.
 
-The keyword rankings read the user's memories once, through the user-leading index, into a
-materialised CTE: the full-text and trigram GIN indexes span every user, so consulting them
-would cost in proportion to the whole table instead of to one user's memories.
+No ranking reads every memory of the user, so a Recall costs about the same for a user with
+a hundred memories and one with ten thousand:
+
+- full text reads only the memories holding a query lexeme, through a GIN index whose keys
+  are the user's own lexemes (``memoire_user_lexemes``: each lexeme prefixed with a digest of
+  the user id), so its posting lists are one user's, not the whole table's;
+- the vector ranking reads the user's vectors through the user-leading index and ranks them
+  exactly up to ``EXACT_VECTOR_MAX`` memories; past that, and where an HNSW index exists, the
+  model's HNSW index serves it with pgvector's iterative scan;
+- trigram similarity, the dearest per row, scores only the candidates the other two found:
+  it breaks near-ties (a name spelt differently, a word the stemmer splits), it never finds.
 """
 
 import functools
@@ -31,9 +39,10 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
+    union,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import TSQUERY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memoire_core.db.repos.memories import current_clause
@@ -44,6 +53,11 @@ from memoire_core.embedding import Vector
 VECTOR, FULL_TEXT, TRIGRAM = "vector", "full_text", "trigram"
 # Trigram similarity below this is noise for natural-language questions.
 TRIGRAM_FLOOR = 0.2
+# Up to this many memories a user's vectors are ranked exactly (measured in bench/README.md:
+# the exact scan stays within a few milliseconds); past it, an HNSW index serves when present.
+EXACT_VECTOR_MAX = 20_000
+# Candidates of each ranking whose trigram similarity is measured (the best ones).
+TRIGRAM_POOL = 20
 # Okapi BM25 constants of the full-text ranking (the usual ones).
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -138,13 +152,13 @@ class Found:
     standing: dict[uuid.UUID, Standing]
 
 
-def _standing_columns(table: Any) -> list[ColumnElement[Any]]:
+def _standing_columns() -> list[ColumnElement[Any]]:
     return [
-        table.c.confidence,
-        current_clause().label("current") if table is memories else table.c.current,
-        table.c.valid_from,
-        table.c.last_refreshed_at,
-        table.c.created_at,
+        memories.c.confidence,
+        current_clause().label("current"),
+        memories.c.valid_from,
+        memories.c.last_refreshed_at,
+        memories.c.created_at,
     ]
 
 
@@ -154,88 +168,97 @@ def _standing(row: Any) -> Standing:
     )
 
 
-def users_memories(where: list[ColumnElement[bool]]) -> CTE:
-    """The memories passing ``where`` (which names the user), read once and kept in memory."""
-    return (
-        select(
-            memories.c.id, memories.c.content, memories.c.content_tsv, *_standing_columns(memories)
-        )
-        .where(*where)
-        .cte("mine")
-        .prefix_with("MATERIALIZED")
-    )
+@dataclass(frozen=True)
+class CorpusStats:
+    """How many memories a user holds and their mean length in lexemes (BM25's statistics)."""
+
+    memories: int
+    average_length: float
+
+
+async def corpus_stats(db: AsyncSession, user_id: uuid.UUID) -> CorpusStats:
+    """The user's BM25 statistics; they read every memory, so callers keep them a while."""
+    row = (await db.execute(_CORPUS_STATS, {"user_id": user_id})).one()
+    return CorpusStats(int(row.n), float(row.average or 1.0))
+
+
+_CORPUS_STATS = select(
+    func.count().label("n"), func.avg(func.length(memories.c.content_tsv)).label("average")
+).where(memories.c.user_id == bindparam("user_id", type_=UUID(as_uuid=True)))
+
+
+def user_lexemes(user_id: ColumnElement[uuid.UUID], tsv: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The lexemes of ``tsv`` as keys of ``user_id``'s own: the expression of the GIN index."""
+    return func.memoire_user_lexemes(user_id, tsv, type_=ARRAY(Text))
 
 
 def bm25_ranking(
-    query: ColumnElement[str], mine: CTE, limit: int
+    user_id: ColumnElement[uuid.UUID],
+    query: ColumnElement[str],
+    where: list[ColumnElement[bool]],
+    limit: int,
 ) -> Select[tuple[uuid.UUID, str, float]]:
     """Memories holding any of the query's lexemes, by Okapi BM25 over the user's memories.
 
     Term and document frequencies come from the stored ``content_tsv`` (English stemming and
     stop words), so a word most memories share (a name, "like") weighs little and a rare one
-    decides; the statistics are the user's own, computed at query time.
+    decides. Document frequencies are counted among the matches; the corpus size and mean
+    length are the bound parameters ``n`` and ``average_length`` (``CorpusStats``).
     """
-    # OR of the query's lexemes: plainto_tsquery quotes them; its ANDs and phrase links become ORs.
-    any_lexeme = cast(
-        func.regexp_replace(
-            cast(func.plainto_tsquery("english", query), Text), r" (&|<->|<\d+>) ", " | ", "g"
-        ),
-        TSQUERY,
+    query_tsv = func.to_tsvector("english", query)
+    hits = (
+        select(memories.c.id, memories.c.content_tsv)
+        .where(
+            user_lexemes(memories.c.user_id, memories.c.content_tsv).op("&&")(
+                user_lexemes(user_id, query_tsv)
+            ),
+            *where,
+        )
+        .cte("bm25_hits")
     )
-    # A subquery, so the query is parsed once and not again for every stored lexeme.
-    lexemes = select(func.unnest(func.tsvector_to_array(func.to_tsvector("english", query))))
-    stored = func.unnest(mine.c.content_tsv).table_valued(
+    lexemes = select(func.unnest(func.tsvector_to_array(query_tsv)))
+    stored = func.unnest(hits.c.content_tsv).table_valued(
         "lexeme", "positions", joins_implicitly=True
     )
     matched = (
         select(
-            mine.c.id,
-            cast(func.length(mine.c.content_tsv), Float).label("length"),
+            hits.c.id,
+            cast(func.length(hits.c.content_tsv), Float).label("length"),
             stored.c.lexeme,
             cast(func.coalesce(func.array_length(stored.c.positions, 1), 1), Float).label("tf"),
         )
-        .select_from(mine, stored)
-        .where(mine.c.content_tsv.op("@@")(any_lexeme), stored.c.lexeme.in_(lexemes))
+        .select_from(hits, stored)
+        .where(stored.c.lexeme.in_(lexemes))
         .cte("bm25_matched")
     )
-    # Every memory holding a lexeme matches the OR query, so this is its document frequency.
     df = (
         select(matched.c.lexeme, cast(func.count(), Float).label("df"))
         .group_by(matched.c.lexeme)
         .cte("bm25_df")
     )
-    corpus = select(
-        cast(func.count(), Float).label("n"),
-        cast(func.avg(func.length(mine.c.content_tsv)), Float).label("average"),
-    ).cte("bm25_corpus")
-    idf = func.ln(1 + (corpus.c.n - df.c.df + 0.5) / (df.c.df + 0.5))
-    norm = BM25_K1 * (1 - BM25_B + BM25_B * matched.c.length / corpus.c.average)
+    n = func.greatest(bindparam("n", type_=Float), df.c.df)
+    idf = func.ln(1 + (n - df.c.df + 0.5) / (df.c.df + 0.5))
+    average = bindparam("average_length", type_=Float)
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * matched.c.length / average)
     score = func.sum(idf * matched.c.tf * (BM25_K1 + 1) / (matched.c.tf + norm)).label("score")
     return (
         select(matched.c.id, literal(FULL_TEXT).label("source"), score)
-        .select_from(matched.join(df, df.c.lexeme == matched.c.lexeme).join(corpus, true()))
+        .select_from(matched.join(df, df.c.lexeme == matched.c.lexeme))
         .group_by(matched.c.id)
         .order_by(score.desc())
         .limit(limit)
     )
 
 
-def trigram_ranking(
-    query: ColumnElement[str], mine: CTE, limit: int
+def trigram_scores(
+    query: ColumnElement[str], pool: CTE, user_id: ColumnElement[uuid.UUID]
 ) -> Select[tuple[uuid.UUID, str, float]]:
-    """The user's memories by trigram word similarity to the query, above a noise floor."""
-    # OFFSET 0 keeps the subquery from being flattened, so word_similarity (the dearest part of
-    # recall) runs once per memory instead of once in the filter and again in the sort.
-    similar = (
-        select(mine.c.id, func.word_similarity(query, mine.c.content).label("score"))
-        .offset(0)
-        .subquery("similar")
-    )
+    """Trigram word similarity of the pooled candidates to the query, above a noise floor."""
+    score = func.word_similarity(query, memories.c.content)
     return (
-        select(similar.c.id, literal(TRIGRAM).label("source"), similar.c.score)
-        .where(similar.c.score > TRIGRAM_FLOOR)
-        .order_by(similar.c.score.desc())
-        .limit(limit)
+        select(memories.c.id, literal(TRIGRAM).label("source"), score.label("score"))
+        .where(memories.c.id.in_(select(pool.c.id)), memories.c.user_id == user_id)
+        .where(score > TRIGRAM_FLOOR)
     )
 
 
@@ -246,12 +269,20 @@ def vector_ranking(
     dimensions: int,
     where: list[ColumnElement[bool]],
     limit: int,
+    *,
+    exact: bool = False,
 ) -> Select[tuple[uuid.UUID, str, float]]:
-    """The nearest memories by cosine distance of one model's vectors."""
-    # The cast matches the expression of the model's partial HNSW index, so it can serve this.
+    """The nearest memories by cosine distance of one model's vectors.
+
+    ``exact`` ranks every vector of the user read through the user-leading index; otherwise
+    the expression matches the model's partial HNSW index, so that can serve the ordering.
+    """
     distance = cast(memory_embeddings.c.embedding, HALFVEC(dimensions)).cosine_distance(
         cast(query_vector, HALFVEC(dimensions))
     )
+    # "+ 0" is no longer the index's ordering operator, so the planner cannot pick HNSW (whose
+    # filtered scan may return fewer than ``limit`` of a small user's memories).
+    ordering = distance + 0 if exact else distance
     return (
         select(memories.c.id, literal(VECTOR).label("source"), (1 - distance).label("score"))
         .select_from(
@@ -261,14 +292,14 @@ def vector_ranking(
             and_(memory_embeddings.c.user_id == user_id, memory_embeddings.c.model == model),
             *where,
         )
-        .order_by(distance)
+        .order_by(ordering)
         .limit(limit)
     )
 
 
 @functools.lru_cache(maxsize=128)
 def _candidates_template(
-    shape: tuple[bool, ...], dimensions: int | None, per_ranking: int
+    shape: tuple[bool, ...], dimensions: int | None, exact_vector: bool, per_ranking: int
 ) -> Select[Any]:
     """The rankings' statement for one filter shape, its values left as bound parameters.
 
@@ -278,22 +309,25 @@ def _candidates_template(
     user_id = bindparam("user_id", type_=UUID(as_uuid=True))
     query = bindparam("query", type_=Text)
     where = [memories.c.user_id == user_id, *filter_clauses(shape)]
-    mine = users_memories(where)
-    arms = [
-        bm25_ranking(query, mine, per_ranking).subquery(),
-        trigram_ranking(query, mine, per_ranking).subquery(),
-    ]
+    arms = [bm25_ranking(user_id, query, where, per_ranking).cte("full_text")]
     if dimensions is not None:
         vector = bindparam("query_vector", type_=HALFVEC(dimensions))
         model = bindparam("model", type_=String)
-        arms.insert(
-            0, vector_ranking(user_id, vector, model, dimensions, where, per_ranking).subquery()
+        arms.append(
+            vector_ranking(
+                user_id, vector, model, dimensions, where, per_ranking, exact=exact_vector
+            ).cte("vector")
         )
-    ranked = union_all(*(select(arm.c.id, arm.c.source, arm.c.score) for arm in arms)).subquery(
-        "ranked"
-    )
-    return select(ranked.c.id, ranked.c.source, ranked.c.score, *_standing_columns(mine)).join_from(
-        ranked, mine, mine.c.id == ranked.c.id
+    # Trigram similarity breaks ties near the top; scoring the best of each ranking is enough.
+    pool = union(
+        *(select(arm.c.id).order_by(arm.c.score.desc()).limit(TRIGRAM_POOL) for arm in arms)
+    ).cte("pool")
+    ranked = union_all(
+        *(select(arm.c.id, arm.c.source, arm.c.score) for arm in arms),
+        trigram_scores(query, pool, user_id),
+    ).subquery("ranked")
+    return select(ranked.c.id, ranked.c.source, ranked.c.score, *_standing_columns()).join_from(
+        ranked, memories, and_(memories.c.id == ranked.c.id, memories.c.user_id == user_id)
     )
 
 
@@ -305,13 +339,30 @@ def candidates_statement(
     dimensions: int,
     filters: Filters,
     per_ranking: int,
+    stats: CorpusStats | None = None,
+    *,
+    exact_vector: bool = True,
 ) -> tuple[Select[Any], dict[str, Any]]:
     """The vector, full-text and trigram rankings of one user's memories, each row with the
-    standing of its memory: the statement and its parameters."""
+    standing of its memory: the statement and its parameters.
+
+    Without ``stats`` the statement costs the same but weighs lexemes as if the corpus were
+    its matches alone (for measuring it, not for ranking).
+    """
+    stats = stats or CorpusStats(0, 1.0)
     stmt = _candidates_template(
-        filters.shape(), dimensions if query_vector is not None else None, per_ranking
+        filters.shape(),
+        dimensions if query_vector is not None else None,
+        exact_vector,
+        per_ranking,
     )
-    params = {"user_id": user_id, "query": query, **filters.params()}
+    params = {
+        "user_id": user_id,
+        "query": query,
+        "n": float(stats.memories),
+        "average_length": max(1.0, stats.average_length),
+        **filters.params(),
+    }
     if query_vector is not None:
         params.update(query_vector=query_vector, model=model)
     return stmt, params
@@ -326,10 +377,22 @@ async def candidates(
     dimensions: int,
     filters: Filters,
     per_ranking: int,
+    stats: CorpusStats,
+    *,
+    exact_vector: bool = True,
 ) -> Found:
-    """Up to ``per_ranking`` candidates from each of vector, full-text and trigram ranking."""
+    """Up to ``per_ranking`` candidates from each of vector and full-text ranking, and the
+    trigram similarity of those candidates."""
     stmt, params = candidates_statement(
-        user_id, query, query_vector, model, dimensions, filters, per_ranking
+        user_id,
+        query,
+        query_vector,
+        model,
+        dimensions,
+        filters,
+        per_ranking,
+        stats,
+        exact_vector=exact_vector,
     )
     rows = (await db.execute(stmt, params)).all()
     return Found(
@@ -389,7 +452,7 @@ def _neighbours_template(shape: tuple[bool, ...]) -> CompoundSelect[Any]:
                 _anchor.c.id.label("anchor_id"),
                 memories.c.id,
                 literal(after).label("after_anchor"),
-                *_standing_columns(memories),
+                *_standing_columns(),
             )
             .select_from(
                 _anchor.join(_said, _said.c.id == _anchor.c.message_id)
