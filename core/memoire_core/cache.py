@@ -1,14 +1,17 @@
 """The Conscious cache in Redis, invalidated by every change to a user's facts.
 
-Each user has a version number; a cached answer is stored under the version read before the
+Each user has a version number; a cached answer is stored with the version read before the
 database was, and every writer bumps the version after its commit. A reader that raced a
-writer therefore stores its answer under a version nobody asks for again. If Redis is down,
-reads go to Postgres and an entry can outlive a change by at most its TTL.
+writer therefore stores its answer under a version nobody asks for again. Reading the
+version and the answer is one round trip (MGET): the answer carries its version in its
+first bytes. If Redis is down, reads go to Postgres and an entry can outlive a change by at
+most its TTL.
 """
 
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -24,8 +27,20 @@ def _version_key(user_id: uuid.UUID) -> str:
     return f"memoire:conscious:v:{user_id}"
 
 
-def _entry_key(user_id: uuid.UUID, version: int, variant: str) -> str:
-    return f"memoire:conscious:{user_id}:{version}:{variant}"
+def _entry_key(user_id: uuid.UUID, variant: str) -> str:
+    return f"memoire:conscious:{user_id}:{variant}"
+
+
+# An entry is its version as 8 big-endian bytes, then the answer.
+_VERSION_BYTES = 8
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The user's current version and the answer cached under it, if any."""
+
+    version: int
+    answer: bytes | None
 
 
 class ConsciousCache:
@@ -36,30 +51,29 @@ class ConsciousCache:
             redis_url, socket_connect_timeout=0.5, socket_timeout=0.5
         )
 
-    async def version(self, user_id: uuid.UUID) -> int | None:
-        """The user's current version; None when Redis cannot be reached."""
+    async def lookup(self, user_id: uuid.UUID, variant: str) -> Lookup | None:
+        """The current version and its cached answer; None when Redis cannot be reached."""
         try:
-            value = await self._redis.get(_version_key(user_id))
+            version, entry = await self._redis.mget(
+                _version_key(user_id), _entry_key(user_id, variant)
+            )
         except (RedisError, OSError):
             log.debug("conscious cache unreachable", exc_info=True)
             CONSCIOUS_CACHE.labels("miss").inc()  # the answer comes from Postgres
             return None
-        return int(value or 0)
-
-    async def get(self, user_id: uuid.UUID, version: int, variant: str) -> bytes | None:
-        """A cached answer, if one was stored under this version."""
-        try:
-            value = await self._redis.get(_entry_key(user_id, version, variant))
-        except (RedisError, OSError):
-            value = None
-        found = value if isinstance(value, bytes) else None
-        CONSCIOUS_CACHE.labels("miss" if found is None else "hit").inc()
-        return found
+        current = int(version or 0)
+        answer = None
+        if isinstance(entry, bytes) and len(entry) >= _VERSION_BYTES:
+            stored = int.from_bytes(entry[:_VERSION_BYTES], "big")
+            answer = entry[_VERSION_BYTES:] if stored == current else None
+        CONSCIOUS_CACHE.labels("miss" if answer is None else "hit").inc()
+        return Lookup(current, answer)
 
     async def put(self, user_id: uuid.UUID, version: int, variant: str, value: bytes) -> None:
         """Store an answer computed after reading ``version``."""
+        entry = version.to_bytes(_VERSION_BYTES, "big") + value
         try:
-            await self._redis.set(_entry_key(user_id, version, variant), value, ex=TTL_SECONDS)
+            await self._redis.set(_entry_key(user_id, variant), entry, ex=TTL_SECONDS)
         except (RedisError, OSError):
             log.debug("conscious cache unreachable", exc_info=True)
 

@@ -112,10 +112,10 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
             user = await user_for_read(db, principal, request.user_id, self.limits)
             if user is None:
                 return pb.ConsciousResponse()
-            if cache is not None and (version := await cache.version(user.id)) is not None:
-                hit = await cache.get(user.id, version, variant)
-                if hit is not None:
-                    return pb.ConsciousResponse.FromString(hit)
+            if cache is not None and (cached := await cache.lookup(user.id, variant)) is not None:
+                version = cached.version
+                if cached.answer is not None:
+                    return pb.ConsciousResponse.FromString(cached.answer)
             found, block = await memories.conscious(db, user, request.limit)
         reply = pb.ConsciousResponse(
             memories=[convert.memory(m) for m in found], prompt_block=block
