@@ -72,6 +72,8 @@ async def ingest(
     known = await repo.find_messages_by_client_ids(db, user.id, client_ids)
 
     now = datetime.now(UTC)
+    # The job id is chosen first so messages are stored already linked to it.
+    job_id = None if command.skip_extraction else new_id()
     planned: list[tuple[uuid.UUID, MessageIn, datetime]] = []
     ids: list[uuid.UUID] = []
     for message in command.messages:
@@ -94,6 +96,7 @@ async def ingest(
                 "client_message_id": m.client_message_id,
                 "metadata": m.metadata,
                 "said_at": said_at,
+                "extraction_id": job_id,
             }
             for mid, m, said_at in planned
         ],
@@ -108,26 +111,27 @@ async def ingest(
         known = raced
     stored = [(mid, m, said_at) for mid, m, said_at in planned if mid in inserted]
 
-    await _store_episodes(db, user.id, session_id, stored, now)
     duplicates = len(command.messages) - len(stored)
     if not stored:
         return await _result_for_duplicates(db, ids, command, known, duplicates)
 
     created_ids = [mid for mid, _, _ in stored]
-    if command.skip_extraction:
-        return IngestResult(ids, None, None, duplicates, created_ids)
-    job_id = new_id()
     state = JobState.PENDING if extraction_enabled else JobState.SKIPPED
-    await jobs.create_job(
-        db,
-        job_id=job_id,
-        user_id=user.id,
-        session_id=session_id,
-        message_ids=created_ids,
-        state=state,
-        reason="" if extraction_enabled else NO_LLM_REASON,
+    job = (
+        None
+        if job_id is None
+        else {
+            "id": job_id,
+            "user_id": user.id,
+            "session_id": session_id,
+            "message_ids": created_ids,
+            "state": state.value,
+            "reason": "" if extraction_enabled else NO_LLM_REASON,
+        }
     )
-    await repo.set_messages_extraction(db, created_ids, job_id)
+    await _store_episodes(db, user.id, session_id, stored, now, job)
+    if job_id is None:
+        return IngestResult(ids, None, None, duplicates, created_ids)
     return IngestResult(ids, job_id, state, duplicates, created_ids)
 
 
@@ -137,7 +141,9 @@ async def _store_episodes(
     session_id: uuid.UUID,
     stored: list[tuple[uuid.UUID, MessageIn, datetime]],
     now: datetime,
+    job: dict[str, Any] | None,
 ) -> None:
+    """The episodes of new messages, their CREATED events and the job, in one statement."""
     rows: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for mid, message, said_at in stored:
@@ -169,8 +175,7 @@ async def _store_episodes(
                 "confidence_after": 1.0,
             }
         )
-    await repo.insert_memories(db, rows)
-    await repo.insert_events(db, events)
+    await repo.insert_episodes(db, rows, events, job)
 
 
 async def _result_for_duplicates(

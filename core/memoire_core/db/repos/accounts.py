@@ -4,8 +4,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memoire_core.db.tables import api_keys, apps, memories, messages, sessions, users
@@ -48,15 +48,32 @@ async def find_user(db: AsyncSession, app_id: uuid.UUID, external_id: str) -> Us
     return UserRef(row.id, external_id) if row else None
 
 
+_USER_FOR_WRITE = (
+    select(users.c.id, users.c.created_at)
+    .where(
+        users.c.app_id == bindparam("app_id", type_=UUID(as_uuid=True)),
+        users.c.external_id == bindparam("external_id"),
+    )
+    .with_for_update(key_share=True)
+)
+
+
 async def get_or_create_user(
     db: AsyncSession, app_id: uuid.UUID, external_id: str, metadata: dict[str, str] | None = None
 ) -> tuple[UserRef, bool, datetime]:
     """The user, created when missing; also whether it was created and when it was.
 
     An existing user's row is locked (FOR KEY SHARE) until the transaction ends, so a
-    ForgetUser running meanwhile waits for this write and then erases it too.
+    ForgetUser running meanwhile waits for this write and then erases it too. The user
+    usually exists, so it is looked up first: one round trip instead of an insert that
+    does nothing and then the lookup.
     """
     while True:
+        row = (
+            await db.execute(_USER_FOR_WRITE, {"app_id": app_id, "external_id": external_id})
+        ).first()
+        if row is not None:
+            return UserRef(row.id, external_id), False, row.created_at
         inserted = (
             await db.execute(
                 insert(users)
@@ -69,16 +86,7 @@ async def get_or_create_user(
         ).first()
         if inserted:
             return UserRef(inserted.id, external_id), True, inserted.created_at
-        row = (
-            await db.execute(
-                select(users.c.id, users.c.created_at)
-                .where(users.c.app_id == app_id, users.c.external_id == external_id)
-                .with_for_update(key_share=True)
-            )
-        ).first()
-        if row is not None:
-            return UserRef(row.id, external_id), False, row.created_at
-        # Forgotten between the insert and the select: create the user afresh.
+        # Created by a concurrent request between the lookup and the insert: look again.
 
 
 async def lock_user(db: AsyncSession, user_id: uuid.UUID) -> bool:
@@ -142,14 +150,25 @@ async def insert_key(
     return dict(row._mapping)
 
 
-_KEY_WITH_USER = select(*api_keys.c, users.c.external_id.label("user_external_id")).outerjoin(
-    users, users.c.id == api_keys.c.user_id
+_named = users.alias("named")
+_KEY_WITH_USER = (
+    select(
+        *api_keys.c,
+        users.c.external_id.label("user_external_id"),
+        select(_named.c.id)
+        .where(_named.c.app_id == api_keys.c.app_id, _named.c.external_id == bindparam("named"))
+        .scalar_subquery()
+        .label("named_user_id"),
+    )
+    .outerjoin(users, users.c.id == api_keys.c.user_id)
+    .where(api_keys.c.key_id == bindparam("key_id"))
 )
 
 
-async def find_key(db: AsyncSession, key_id: str) -> dict[str, Any] | None:
-    """A key by its public id, with its user's external id."""
-    row = (await db.execute(_KEY_WITH_USER.where(api_keys.c.key_id == key_id))).first()
+async def find_key(db: AsyncSession, key_id: str, named: str = "") -> dict[str, Any] | None:
+    """A key by its public id, with its user's external id and, in the same round trip, the
+    id of the app's user called ``named`` (``named_user_id``, None when there is none)."""
+    row = (await db.execute(_KEY_WITH_USER, {"key_id": key_id, "named": named})).first()
     return dict(row._mapping) if row else None
 
 
@@ -172,10 +191,21 @@ async def set_key_times(
     return found
 
 
+_SESSION = select(sessions.c.id, sessions.c.created_at, sessions.c.metadata).where(
+    sessions.c.user_id == bindparam("user_id", type_=UUID(as_uuid=True)),
+    sessions.c.external_id == bindparam("external_id"),
+)
+
+
 async def get_or_create_session(
     db: AsyncSession, user_id: uuid.UUID, external_id: str, metadata: dict[str, str] | None = None
 ) -> tuple[uuid.UUID, bool, datetime, dict[str, str]]:
-    """The user's session with that id, created when missing."""
+    """The user's session with that id, created when missing (looked up first: it usually
+    exists, and a conversation's every Ingest names it)."""
+    params = {"user_id": user_id, "external_id": external_id}
+    row = (await db.execute(_SESSION, params)).first()
+    if row is not None:
+        return row.id, False, row.created_at, row.metadata
     inserted = (
         await db.execute(
             insert(sessions)
@@ -186,13 +216,7 @@ async def get_or_create_session(
     ).first()
     if inserted:
         return inserted.id, True, inserted.created_at, inserted.metadata
-    row = (
-        await db.execute(
-            select(sessions.c.id, sessions.c.created_at, sessions.c.metadata).where(
-                sessions.c.user_id == user_id, sessions.c.external_id == external_id
-            )
-        )
-    ).one()
+    row = (await db.execute(_SESSION, params)).one()  # created meanwhile by a concurrent call
     return row.id, False, row.created_at, row.metadata
 
 

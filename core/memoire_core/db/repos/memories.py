@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memoire_core.db.tables import (
+    extraction_jobs,
     memories,
     memory_embeddings,
     memory_events,
@@ -65,13 +66,17 @@ async def insert_messages(db: AsyncSession, rows: list[dict[str, Any]]) -> set[u
     return {r.id for r in await db.execute(stmt)}
 
 
-async def set_messages_extraction(
-    db: AsyncSession, message_ids: Sequence[uuid.UUID], extraction_id: uuid.UUID
+async def insert_episodes(
+    db: AsyncSession,
+    rows: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    job: dict[str, Any] | None,
 ) -> None:
-    """Link messages to the extraction job that reads them."""
-    await db.execute(
-        update(messages).where(messages.c.id.in_(message_ids)).values(extraction_id=extraction_id)
-    )
+    """Insert episodes, their events and the extraction job reading them, in one round trip."""
+    stmt = insert(memory_events).values(events).add_cte(insert(memories).values(rows).cte("ep"))
+    if job is not None:
+        stmt = stmt.add_cte(insert(extraction_jobs).values(job).cte("job"))
+    await db.execute(stmt)
 
 
 async def insert_memories(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
