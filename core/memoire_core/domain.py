@@ -105,6 +105,9 @@ class Principal:
     scope: Scope
     user_id: uuid.UUID | None = None
     user_external_id: str | None = None
+    # The user the call names, looked up with the key in the same round trip: its external
+    # id and internal id (None when the app has no such user). None when nobody was named.
+    named: "tuple[str, uuid.UUID | None] | None" = None
 
 
 @dataclass(frozen=True)

@@ -78,12 +78,17 @@ class AppContext:
 
     @asynccontextmanager
     async def unit_of_work(
-        self, context: grpc.aio.ServicerContext[Any, Any], *, read_only: bool = False
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        *,
+        read_only: bool = False,
+        user_id: str = "",
     ) -> AsyncIterator[tuple[AsyncSession, Principal]]:
         """One transaction for one call, opened with the caller authenticated inside it.
 
         A ``read_only`` call runs its statements without BEGIN and COMMIT: none of its reads
         needs another's snapshot, and the two round trips were a third of a Conscious call.
+        ``user_id``, the user the call names, is looked up with the key (``Principal.named``).
         """
         presented = presented_key(context)
         async with contextlib.AsyncExitStack() as stack:
@@ -95,7 +100,7 @@ class AppContext:
                 if not read_only:
                     await opened.enter_async_context(db.begin())
                 try:
-                    principal = await authenticate(db, self.server_secret, presented)
+                    principal = await authenticate(db, self.server_secret, presented, user_id)
                 except Unauthenticated:
                     await opened.aclose()
                     await self.failed_authentication(context)

@@ -85,7 +85,8 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
             ),
             self.limits,
         )
-        async with self.app.unit_of_work(context, read_only=True) as (db, principal):
+        work = self.app.unit_of_work(context, read_only=True, user_id=request.user_id)
+        async with work as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
             if user is None:
                 return pb.RecallResponse()
@@ -108,7 +109,8 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         check_limit(v, "limit", request.limit, 100)
         v.raise_if_any()
         cache, variant, version = self.app.conscious_cache, str(request.limit), None
-        async with self.app.unit_of_work(context, read_only=True) as (db, principal):
+        work = self.app.unit_of_work(context, read_only=True, user_id=request.user_id)
+        async with work as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
             if user is None:
                 return pb.ConsciousResponse()
@@ -150,7 +152,8 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
             slot=request.slot,
             current_only=request.current_view_only,
         )
-        async with self.app.unit_of_work(context, read_only=True) as (db, principal):
+        work = self.app.unit_of_work(context, read_only=True, user_id=request.user_id)
+        async with work as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
             page = await memories.list_memories(
                 db, user, flt, request.page_size, request.page_token

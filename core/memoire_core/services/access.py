@@ -13,12 +13,18 @@ from memoire_core.errors import PermissionDenied, Unauthenticated, Violations
 from memoire_core.validation import check_id
 
 
-async def authenticate(db: AsyncSession, server_secret: bytes, presented: str) -> Principal:
-    """The principal a presented key stands for; any doubt is UNAUTHENTICATED."""
+async def authenticate(
+    db: AsyncSession, server_secret: bytes, presented: str, named_user: str = ""
+) -> Principal:
+    """The principal a presented key stands for; any doubt is UNAUTHENTICATED.
+
+    ``named_user``, the user id the call names, is looked up in the same round trip, so a
+    read resolves its user without another (see ``user_for_read``).
+    """
     key_id = keys.key_id_of(presented)
     if key_id is None:
         raise Unauthenticated("missing or malformed API key")
-    row = await accounts.find_key(db, key_id)
+    row = await accounts.find_key(db, key_id, named_user)
     if row is None or not keys.matches(server_secret, presented, row["secret_hash"]):
         raise Unauthenticated("API key not recognised")
     now = datetime.now(UTC)
@@ -32,6 +38,7 @@ async def authenticate(db: AsyncSession, server_secret: bytes, presented: str) -
         scope=Scope(row["scope"]),
         user_id=row["user_id"],
         user_external_id=row["user_external_id"],
+        named=(named_user, row["named_user_id"]) if named_user else None,
     )
 
 
@@ -78,6 +85,9 @@ async def user_for_read(
     if principal.scope is Scope.USER:
         assert principal.user_id is not None
         return UserRef(principal.user_id, wanted)
+    if principal.named is not None and principal.named[0] == wanted:
+        found = principal.named[1]
+        return UserRef(found, wanted) if found is not None else None
     return await accounts.find_user(db, principal.app_id, wanted)
 
 
