@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 TTL_SECONDS = 300
 
 
+# Bumped whenever a key stops working (revoked, rotated, its user forgotten): servers that
+# remember recently checked keys drop them when it moves.
+KEYS_EPOCH_KEY = "memoire:keys:epoch"
+
+
 def _version_key(user_id: uuid.UUID) -> str:
     return f"memoire:conscious:v:{user_id}"
 
@@ -37,10 +42,12 @@ _VERSION_BYTES = 8
 
 @dataclass(frozen=True)
 class Lookup:
-    """The user's current version and the answer cached under it, if any."""
+    """The user's current version, the answer cached under it (if any), and the epoch of
+    API keys (``KEYS_EPOCH_KEY``)."""
 
     version: int
     answer: bytes | None
+    keys_epoch: int
 
 
 class ConsciousCache:
@@ -54,8 +61,8 @@ class ConsciousCache:
     async def lookup(self, user_id: uuid.UUID, variant: str) -> Lookup | None:
         """The current version and its cached answer; None when Redis cannot be reached."""
         try:
-            version, entry = await self._redis.mget(
-                _version_key(user_id), _entry_key(user_id, variant)
+            version, entry, epoch = await self._redis.mget(
+                _version_key(user_id), _entry_key(user_id, variant), KEYS_EPOCH_KEY
             )
         except (RedisError, OSError):
             log.debug("conscious cache unreachable", exc_info=True)
@@ -67,7 +74,21 @@ class ConsciousCache:
             stored = int.from_bytes(entry[:_VERSION_BYTES], "big")
             answer = entry[_VERSION_BYTES:] if stored == current else None
         CONSCIOUS_CACHE.labels("miss" if answer is None else "hit").inc()
-        return Lookup(current, answer)
+        return Lookup(current, answer, int(epoch or 0))
+
+    async def keys_epoch(self) -> int | None:
+        """The epoch of API keys; None when Redis cannot be reached."""
+        try:
+            return int(await self._redis.get(KEYS_EPOCH_KEY) or 0)
+        except (RedisError, OSError):
+            return None
+
+    async def keys_changed(self) -> None:
+        """Tell every server that a key stopped working (after the change is committed)."""
+        try:
+            await self._redis.incr(KEYS_EPOCH_KEY)
+        except (RedisError, OSError):
+            log.warning("could not announce a key change; remembered keys expire on their own")
 
     async def put(self, user_id: uuid.UUID, version: int, variant: str, value: bytes) -> None:
         """Store an answer computed after reading ``version``."""

@@ -108,6 +108,8 @@ class Principal:
     # The user the call names, looked up with the key in the same round trip: its external
     # id and internal id (None when the app has no such user). None when nobody was named.
     named: "tuple[str, uuid.UUID | None] | None" = None
+    # When the key stops working (its expiry, or a revocation set for later); None: never.
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True)

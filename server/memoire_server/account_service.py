@@ -88,6 +88,7 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
             new, previous = await accounts.rotate_key(
                 db, principal, self.app.server_secret, request.key_id, seconds
             )
+        await self.app.keys_changed()
         return pb.RotateApiKeyResponse(
             api_key=convert.api_key(new.key), secret=new.secret, previous=convert.api_key(previous)
         )
@@ -98,6 +99,7 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
     ) -> pb.RevokeApiKeyResponse:
         async with self.app.unit_of_work(context) as (db, principal):
             revoked = await accounts.revoke_key(db, principal, request.key_id)
+        await self.app.keys_changed()
         return pb.RevokeApiKeyResponse(api_key=convert.api_key(revoked))
 
     @mapped

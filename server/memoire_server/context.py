@@ -22,6 +22,7 @@ from memoire_core.ratelimit import RateLimiter
 from memoire_core.services.access import authenticate
 from memoire_core.services.recall import CorpusStatsCache, Ranking
 from memoire_core.slots import SlotRegistry
+from memoire_server.callers import KnownCallers
 from memoire_server.jobs import ExtractionQueue
 from memoire_server.limits import client_address, presented_key_in
 
@@ -43,6 +44,7 @@ class AppContext:
     # Sessions whose statements each commit on their own, for calls that only read.
     readers: async_sessionmaker[AsyncSession] | None = None
     corpus_stats: CorpusStatsCache = field(default_factory=CorpusStatsCache)
+    callers: KnownCallers = field(default_factory=KnownCallers)
 
     async def after_ingest(self, result: IngestResult) -> None:
         """Work that follows a committed ingest: vectors for new episodes, the extraction job.
@@ -60,6 +62,11 @@ class AppContext:
             task = asyncio.create_task(self.queue.enqueue(result.extraction_id))
             self.background.add(task)
             task.add_done_callback(self.background.discard)
+
+    async def keys_changed(self) -> None:
+        """Make every server forget the keys it checked recently (after the change commits)."""
+        if self.conscious_cache is not None:
+            await self.conscious_cache.keys_changed()
 
     async def facts_changed(self, user_ids: list[uuid.UUID]) -> None:
         """Retire cached Conscious answers of users whose facts changed (after the commit)."""

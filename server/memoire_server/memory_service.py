@@ -16,6 +16,7 @@ from memoire_core.validation import check_limit, check_slot, check_text
 from memoire_server import convert, observe
 from memoire_server.context import AppContext
 from memoire_server.errors import mapped, mapped_stream
+from memoire_server.limits import presented_key_in
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -108,12 +109,21 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         v = Violations()
         check_limit(v, "limit", request.limit, 100)
         v.raise_if_any()
-        cache, variant, version = self.app.conscious_cache, str(request.limit), None
+        variant = str(request.limit)
+        remembered = await self._remembered_conscious(context, request.user_id, variant)
+        if remembered is not None:
+            return remembered
+        cache, version = self.app.conscious_cache, None
+        # Read before the key is checked: a key revoked meanwhile moves it past this value.
+        epoch = await cache.keys_epoch() if cache is not None else None
         work = self.app.unit_of_work(context, read_only=True, user_id=request.user_id)
         async with work as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
             if user is None:
                 return pb.ConsciousResponse()
+            if epoch is not None:
+                presented = presented_key_in(context.invocation_metadata())
+                self.app.callers.put(presented, request.user_id, principal, user, epoch)
             if cache is not None and (cached := await cache.lookup(user.id, variant)) is not None:
                 version = cached.version
                 if cached.answer is not None:
@@ -125,6 +135,21 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         if cache is not None and version is not None:
             await cache.put(user.id, version, variant, reply.SerializeToString())
         return reply
+
+    async def _remembered_conscious(
+        self, context: Ctx, named: str, variant: str
+    ) -> pb.ConsciousResponse | None:
+        """The cached answer for a caller whose key was checked moments ago, with no SQL;
+        None to take the whole path (unknown caller, key change since, or no cached answer)."""
+        cache = self.app.conscious_cache
+        presented = presented_key_in(context.invocation_metadata())
+        known = self.app.callers.get(presented, named) if cache and presented else None
+        if cache is None or known is None:
+            return None
+        cached = await cache.lookup(known.user.id, variant)
+        if cached is None or cached.answer is None or cached.keys_epoch != known.keys_epoch:
+            return None
+        return pb.ConsciousResponse.FromString(cached.answer)
 
     async def ObserveChat(
         self,
@@ -215,6 +240,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
             n_messages, n_memories = await memories.forget_user(db, user)
         if user is not None and self.app.conscious_cache is not None:
             await self.app.conscious_cache.forget(user.id)
+            await self.app.keys_changed()  # the user's keys went with them
         return pb.ForgetUserResponse(deleted_messages=n_messages, deleted_memories=n_memories)
 
     @mapped_stream

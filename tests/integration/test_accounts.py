@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -10,6 +11,7 @@ from memoire.v1 import account_service_pb2 as apb
 from memoire.v1 import memory_service_pb2 as pb
 
 from tests.integration.helpers import (
+    add,
     eventually,
     fact,
     failure,
@@ -522,3 +524,60 @@ def test_an_expired_key_cannot_be_rotated(api):
         return False
 
     assert eventually(expired)
+
+
+# --- Keys remembered for cached Conscious answers ------------------------------------------
+
+
+def conscious(api, user: str = ""):
+    return api.memory.Conscious(pb.ConsciousRequest(user_id=user))
+
+
+@pytest.mark.parametrize("scope", [APP, USER])
+def test_a_revoked_key_is_refused_even_where_conscious_was_served_from_the_cache(
+    api, api_for, scope
+):
+    key = new_key(api, scope, "alice" if scope == USER else "")
+    victim = api_for(key.secret)
+    add(api, "alice", fact("Is called Alice", "identity.name", value="Alice", essential=True))
+    named = "alice" if scope == APP else ""
+    first, cached = conscious(victim, named), conscious(victim, named)  # the second: no SQL
+    assert [m.content for m in first.memories] == [m.content for m in cached.memories]
+
+    api.accounts.RevokeApiKey(apb.RevokeApiKeyRequest(key_id=key.api_key.id))
+
+    err = failure(lambda: conscious(victim, named))
+    assert err.code == grpc.StatusCode.UNAUTHENTICATED
+    assert err.reason == "API_KEY_REVOKED"
+
+
+def test_a_forgotten_users_key_is_refused_where_conscious_was_served_from_the_cache(api, api_for):
+    key = new_key(api, USER, "bob")
+    bob = api_for(key.secret)
+    add(api, "bob", fact("Is called Bob", "identity.name", value="Bob", essential=True))
+    assert [m.content for m in conscious(bob).memories] == ["Is called Bob"]
+    assert [m.content for m in conscious(bob).memories] == ["Is called Bob"]
+
+    api.memory.ForgetUser(pb.ForgetUserRequest(user_id="bob"))
+
+    assert failure(lambda: conscious(bob)).code == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_rotated_key_stops_at_the_end_of_its_overlap_where_conscious_was_cached(api, api_for):
+    key = new_key(api, APP)
+    old = api_for(key.secret)
+    add(api, "carol", fact("Is called Carol", "identity.name", value="Carol", essential=True))
+    assert conscious(old, "carol").memories and conscious(old, "carol").memories
+
+    api.accounts.RotateApiKey(apb.RotateApiKeyRequest(key_id=key.api_key.id, overlap_seconds=1))
+    assert conscious(old, "carol").memories  # within the overlap
+
+    def refused() -> Any:
+        try:
+            conscious(old, "carol")
+        except grpc.RpcError as error:
+            return error
+        return None
+
+    err = eventually(refused, timeout=30)
+    assert err.code() == grpc.StatusCode.UNAUTHENTICATED

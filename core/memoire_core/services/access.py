@@ -39,6 +39,9 @@ async def authenticate(
         user_id=row["user_id"],
         user_external_id=row["user_external_id"],
         named=(named_user, row["named_user_id"]) if named_user else None,
+        valid_until=min(
+            (t for t in (row["revoked_at"], row["expires_at"]) if t is not None), default=None
+        ),
     )
 
 
