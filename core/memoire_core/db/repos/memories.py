@@ -167,10 +167,14 @@ async def views_by_ids(
     """Memories of one user by id."""
     if not ids:
         return {}
-    rows = await db.execute(
-        MEMORY_VIEW.where(memories.c.user_id == user_id, memories.c.id.in_(ids))
-    )
+    rows = await db.execute(_BY_IDS, {"user_id": user_id, "ids": list(ids)})
     return {r.id: to_view(r) for r in rows}
+
+
+# Built once: building MEMORY_VIEW's statement costs more than running it.
+_BY_IDS = MEMORY_VIEW.where(
+    memories.c.user_id == bindparam("user_id"), memories.c.id.in_(bindparam("ids", expanding=True))
+)
 
 
 @dataclass(frozen=True)
@@ -278,29 +282,32 @@ def event_from_row(r: Any) -> EventView:
     )
 
 
+_CONSCIOUS = (
+    MEMORY_VIEW.where(
+        memories.c.user_id == bindparam("user_id"),
+        memories.c.kind == Kind.FACT.value,
+        current_clause(),
+        or_(
+            memories.c.essential,
+            and_(
+                memories.c.slot.in_(bindparam("core_slots", expanding=True)),
+                memories.c.temporal_state == Temporal.CURRENT.value,
+            ),
+        ),
+    )
+    .order_by(
+        memories.c.essential.desc(), memories.c.confidence.desc(), memories.c.created_at.desc()
+    )
+    .limit(bindparam("limit"))
+)
+
+
 async def conscious(
     db: AsyncSession, user_id: uuid.UUID, core_slots: Sequence[str], limit: int
 ) -> list[MemoryView]:
     """Essential facts and current values of core identity slots that hold now."""
-    stmt = (
-        MEMORY_VIEW.where(
-            memories.c.user_id == user_id,
-            memories.c.kind == Kind.FACT.value,
-            current_clause(),
-            or_(
-                memories.c.essential,
-                and_(
-                    memories.c.slot.in_(list(core_slots)),
-                    memories.c.temporal_state == Temporal.CURRENT.value,
-                ),
-            ),
-        )
-        .order_by(
-            memories.c.essential.desc(), memories.c.confidence.desc(), memories.c.created_at.desc()
-        )
-        .limit(limit)
-    )
-    return [to_view(r) for r in await db.execute(stmt)]
+    params = {"user_id": user_id, "core_slots": list(core_slots), "limit": limit}
+    return [to_view(r) for r in await db.execute(_CONSCIOUS, params)]
 
 
 # --- embeddings -------------------------------------------------------------------------------
