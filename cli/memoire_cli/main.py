@@ -451,6 +451,17 @@ def _levels(_ctx: Any, _param: Any, value: str) -> tuple[int, ...]:
     return levels
 
 
+def _levels_or_none(_ctx: Any, _param: Any, value: str) -> tuple[int, ...]:
+    """Like ``_levels`` but 0 is allowed (a group with no user)."""
+    try:
+        counts = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter("a comma-separated list of numbers, e.g. 50,20,5") from None
+    if not counts or min(counts) < 0:
+        raise click.BadParameter("each count must be at least 0")
+    return counts
+
+
 @cli.command()
 @click.option("--memories", default=100_000, show_default=True, help="Memories to seed.")
 @click.option("--users", default=1_000, show_default=True, help="Users they belong to.")
@@ -467,6 +478,32 @@ def _levels(_ctx: Any, _param: Any, value: str) -> tuple[int, ...]:
 @click.option("--pool", default=1_024, show_default=True, help="Distinct embedded sentences.")
 @click.option("--ingest-batch", default=1, show_default=True, help="Messages per Ingest call.")
 @click.option("--seed", default=7, show_default=True, help="Seed of the corpus and workload.")
+@click.option(
+    "--history-sizes",
+    default="100,1000,10000",
+    show_default=True,
+    callback=_levels,
+    help="Memories per user of the users with LoCoMo-like histories, per group.",
+)
+@click.option(
+    "--history-users",
+    default="50,20,5",
+    show_default=True,
+    callback=_levels_or_none,
+    help="Users of each history size (one number for all; 0 for none).",
+)
+@click.option(
+    "--ingest-rate",
+    default=200.0,
+    show_default=True,
+    help="Messages/s of the steady ingest load.",
+)
+@click.option(
+    "--steady-seconds",
+    default=30.0,
+    show_default=True,
+    help="Measured window of the steady ingest load.",
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -490,6 +527,10 @@ def bench(
     pool: int,
     ingest_batch: int,
     seed: int,
+    history_sizes: tuple[int, ...],
+    history_users: tuple[int, ...],
+    ingest_rate: float,
+    steady_seconds: float,
     data_dir: Path | None,
     out: Path,
 ) -> None:
@@ -499,6 +540,12 @@ def bench(
 
     if users < 1 or memories < 2 * users:
         raise click.UsageError("need at least one user and two memories per user")
+    if len(history_users) == 1:
+        history_users *= len(history_sizes)
+    if len(history_users) != len(history_sizes):
+        raise click.UsageError("--history-users: one number, or one per history size")
+    if min(history_sizes) < 2 or ingest_rate <= 0 or steady_seconds <= 0:
+        raise click.UsageError("history sizes ≥ 2, a positive ingest rate and steady window")
     options = Options(
         memories=memories,
         users=users,
@@ -509,6 +556,10 @@ def bench(
         pool=pool,
         ingest_batch=ingest_batch,
         seed=seed,
+        history_sizes=history_sizes,
+        history_users=history_users,
+        ingest_rate=ingest_rate,
+        steady_seconds=steady_seconds,
         data_dir=data_dir,
         out_dir=out,
     )

@@ -5,6 +5,8 @@ city, family, work and hobbies in everyday sentences. Embedding millions of text
 local model would take hours, so only a pool of distinct sentences is embedded; each memory
 carries the content of a pool sentence and that sentence's vector with a little noise, and the
 vectors are stored under the real model name, exactly as the background embedder stores them.
+Users with long histories (``history_batches``) talk in LoCoMo-like turns instead (see
+``turns``), each with a blend of pool vectors.
 """
 
 import random
@@ -12,12 +14,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from memoire_core.domain import EventType, Kind, Role, Temporal
 from memoire_core.ids import new_id
+
+if TYPE_CHECKING:
+    from memoire_cli.bench.turns import Turns
 
 
 def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
@@ -254,6 +260,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "memory_events": ("id", "user_id", "memory_id", "type", "cause", "created_at"),
 }
 SESSIONS_PER_USER = 4
+TURNS_PER_SESSION = 20
 FACT_SHARE = 0.2  # of a user's memories
 SPAN = timedelta(days=720)  # how far back a user's history reaches
 
@@ -289,18 +296,37 @@ class UserMaker:
 
     def user(self, n: int, memories: int, out: Rows) -> None:
         """Append the rows of user ``n``, who holds ``memories`` memories, to ``out``."""
+        self.member(user_external_id(n), memories, out)
+
+    def member(
+        self, external_id: str, memories: int, out: Rows, turns: "Turns | None" = None
+    ) -> None:
+        """Append the rows of one user holding ``memories`` memories to ``out``.
+
+        Without ``turns`` episodes are pool sentences with their vectors; with it, each episode
+        is a fresh LoCoMo-like turn whose vector blends two pool vectors (embedding every
+        generated turn would take hours; the ranking's cost depends on how many vectors a user
+        has, not on what they mean).
+        """
         user_id = new_id()
         start = self.now - SPAN * self.rng.uniform(0.3, 1.0)
-        out.users.append((user_id, self.app_id, user_external_id(n), start))
-        session_ids = [new_id() for _ in range(SESSIONS_PER_USER)]
+        out.users.append((user_id, self.app_id, external_id, start))
+        # Long chats come in many sessions (LoCoMo: about 20 turns each).
+        n_sessions = max(SESSIONS_PER_USER, memories // TURNS_PER_SESSION if turns else 0)
+        session_ids = [new_id() for _ in range(n_sessions)]
         out.sessions.extend((sid, user_id, f"s{s}", start) for s, sid in enumerate(session_ids))
         n_facts = max(1, round(memories * FACT_SHARE))
         n_episodes = memories - n_facts
         for i in range(n_episodes):
             said_at = start + (self.now - start) * (i + 1) / (n_episodes + 1)
-            session_id = session_ids[i * SESSIONS_PER_USER // n_episodes]
+            session_id = session_ids[i * n_sessions // n_episodes]
             k = self.rng.randrange(len(self.pool.episodes))
             content, role = self.pool.episodes[k]
+            vector = self.pool.episode_vectors[k]
+            if turns is not None:
+                content, role = turns.turn(), (Role.USER, Role.ASSISTANT)[i % 2]
+                other = self.pool.episode_vectors[self.rng.randrange(len(self.pool.episodes))]
+                vector = vector + other
             message_id = new_id()
             out.messages.append(
                 (message_id, user_id, session_id, role.value, content, said_at, said_at)
@@ -313,7 +339,7 @@ class UserMaker:
                 "message_id": message_id,
                 "role": role.value,
             }
-            self._memory(out, user_id, values, self.pool.episode_vectors[k], said_at)
+            self._memory(out, user_id, values, vector, said_at)
         self._facts(out, user_id, n_facts, start)
 
     def _facts(self, out: Rows, user_id: uuid.UUID, count: int, start: datetime) -> None:
@@ -413,3 +439,26 @@ def batches(
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def history_external_id(size: int, n: int) -> str:
+    """The id of the ``n``-th seeded user whose history holds ``size`` memories."""
+    return f"history-{size}-{n:05d}"
+
+
+def history_batches(
+    maker: UserMaker, turns: "Turns", groups: dict[int, int], per_batch: int
+) -> Iterator[tuple[int, Rows]]:
+    """Users with LoCoMo-like histories, ``groups[size]`` users of each size, in batches of
+    about ``per_batch`` memories: (users done, their rows)."""
+    rows, done, held = Rows(), 0, 0
+    for size, users in groups.items():
+        for n in range(users):
+            maker.member(history_external_id(size, n), size, rows, turns)
+            done += 1
+            held += size
+            if held >= per_batch:
+                yield done, rows
+                rows, held = Rows(), 0
+    if held:
+        yield done, rows

@@ -88,11 +88,21 @@ async def _drive(call: Call, concurrency: int, seconds: float, keep: bool) -> St
     return stats(latencies, len(errors), items, wall, errors[0] if errors else "")
 
 
+async def warm(call: Call, concurrency: int, seconds: float) -> None:
+    """Drive the load for ``seconds`` without keeping anything (caches, pools, JIT warm up)."""
+    if seconds > 0:
+        await _drive(call, concurrency, seconds, keep=False)
+
+
+async def measure(call: Call, concurrency: int, seconds: float) -> Stats:
+    """Drive the load for ``seconds``, keeping every latency."""
+    return await _drive(call, concurrency, seconds, keep=True)
+
+
 async def closed_loop(call: Call, concurrency: int, seconds: float, warmup: float) -> Stats:
     """Warm up for ``warmup`` seconds (not kept), then measure for ``seconds``."""
-    if warmup > 0:
-        await _drive(call, concurrency, warmup, keep=False)
-    return await _drive(call, concurrency, seconds, keep=True)
+    await warm(call, concurrency, warmup)
+    return await measure(call, concurrency, seconds)
 
 
 async def one_by_one(call: Callable[[int], Awaitable[float]], n: int) -> Stats:

@@ -14,8 +14,10 @@ from memoire.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from memoire_cli.bench import corpus, load
+from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.repos import recall as recall_repo
 from memoire_core.embedding import Embedder, Vector
+from memoire_core.services.recall import Ranking
 
 POLL_SECONDS = 0.005
 DELAY_TIMEOUT_SECONDS = 30.0
@@ -44,8 +46,11 @@ class Workload:
     questions: list[str]
     messages: list[str]
     rng: random.Random
+    names: tuple[str, ...] = ()  # these users' ids, when not the uniform population's
 
     def user(self) -> str:
+        if self.names:
+            return self.rng.choice(self.names)
         return corpus.user_external_id(self.rng.randrange(self.users))
 
 
@@ -75,7 +80,8 @@ def conscious_call(client: Client, work: Workload) -> load.Call:
     return call
 
 
-def _message(content: str) -> memory_service_pb2.MessageInput:
+def message(content: str) -> memory_service_pb2.MessageInput:
+    """A user message with this content."""
     return memory_service_pb2.MessageInput(role=memory_pb2.ROLE_USER, content=content)
 
 
@@ -87,7 +93,7 @@ def ingest_call(client: Client, work: Workload, batch: int) -> load.Call:
             memory_service_pb2.IngestRequest(
                 user_id=work.user(),
                 session_id=LIVE_SESSION,
-                messages=[_message(work.rng.choice(work.messages)) for _ in range(batch)],
+                messages=[message(work.rng.choice(work.messages)) for _ in range(batch)],
             ),
             metadata=client.metadata,
             timeout=30,
@@ -119,9 +125,15 @@ class RankingQuery:
 
 
 def ranking_query(
-    user_id: uuid.UUID, text: str, vector: Vector, embedder: Embedder, per_ranking: int
+    user_id: uuid.UUID,
+    text: str,
+    vector: Vector,
+    embedder: Embedder,
+    ranking: Ranking,
+    stats: recall_repo.CorpusStats,
 ) -> RankingQuery:
-    """Compile the ranking statement Recall runs for this user and query."""
+    """Compile the ranking statement Recall runs for this user and query (with the server's
+    settings, and its choice of exact or indexed vector ranking)."""
     stmt, values = recall_repo.candidates_statement(
         user_id,
         text,
@@ -129,7 +141,9 @@ def ranking_query(
         embedder.model,
         embedder.dimensions,
         recall_repo.Filters(),
-        per_ranking,
+        ranking.per_ranking,
+        stats,
+        exact_vector=not ranking.vector_index or stats.memories <= recall_repo.EXACT_VECTOR_MAX,
     )
     dialect = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
     compiled = stmt.compile(dialect=dialect)
@@ -178,7 +192,7 @@ async def ranking_queries(
     work: Workload,
     vectors: list[Vector],
     embedder: Embedder,
-    per_ranking: int,
+    ranking: Ranking,
     n: int = 200,
 ) -> list[RankingQuery]:
     """``n`` ranking queries for random seeded users and questions."""
@@ -191,11 +205,26 @@ async def ranking_queries(
     finally:
         await conn.close()
     ids = {r["external_id"]: r["id"] for r in rows}
+    stats = await _corpus_stats(dsn, list(ids.values()))
     out = []
     for user in wanted:
         k = work.rng.randrange(len(work.questions))
-        out.append(ranking_query(ids[user], work.questions[k], vectors[k], embedder, per_ranking))
+        uid = ids[user]
+        out.append(ranking_query(uid, work.questions[k], vectors[k], embedder, ranking, stats[uid]))
     return out
+
+
+async def _corpus_stats(
+    dsn: str, user_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, recall_repo.CorpusStats]:
+    """Each user's full-text statistics, read as the server reads them (it keeps them a while,
+    so they are no part of the floor)."""
+    engine = make_engine(dsn.replace("postgresql://", "postgresql+asyncpg://", 1), pool_size=1)
+    try:
+        async with make_session_factory(engine)() as db:
+            return {uid: await recall_repo.corpus_stats(db, uid) for uid in user_ids}
+    finally:
+        await engine.dispose()
 
 
 def _token(i: int, rng: random.Random) -> str:
@@ -218,7 +247,7 @@ async def episode_delays(client: Client, work: Workload, n: int) -> tuple[load.S
                 memory_service_pb2.IngestRequest(
                     user_id=user,
                     session_id=LIVE_SESSION,
-                    messages=[_message(f"The code word for the storage unit is {token}.")],
+                    messages=[message(f"The code word for the storage unit is {token}.")],
                 ),
                 metadata=client.metadata,
                 timeout=30,
@@ -266,7 +295,7 @@ async def facts_delay(client: Client, work: Workload, i: int, within: float) -> 
         memory_service_pb2.IngestRequest(
             user_id=work.user(),
             session_id=LIVE_SESSION,
-            messages=[_message(f"{work.rng.choice(work.messages)} ({i})")],
+            messages=[message(f"{work.rng.choice(work.messages)} ({i})")],
         ),
         metadata=client.metadata,
         timeout=30,

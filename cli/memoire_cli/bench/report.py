@@ -83,6 +83,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"# Mémoire benchmark: {corpus['memories']:,} memories, {corpus['users']:,} users",
         "",
+        *_history_corpus(corpus),
         f"{m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gb']} GB, Python {m['python']}; "
         f"{results['settings']['seconds']:g} s per level after {results['settings']['warmup']:g} s "
         f"of warm-up; vector index `{results['settings']['vector_index']}`. "
@@ -136,6 +137,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Embedding backlog after the Ingest phase drained in {_f(d['embedding_backlog_s'])} s. "
         f"Server resident memory: peak {_f(rss['peak'])} MiB, at the end {_f(rss['end'])} MiB.",
+        *_history(results),
+        *_steady(results),
+        *_cpu(results),
         "",
         "| target | bound | measured | met |",
         "| --- | ---: | ---: | :---: |",
@@ -144,6 +148,109 @@ def markdown(results: dict[str, Any]) -> str:
         met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
         lines.append(f"| {t['name']} | {t['target']} | {_f(t['measured'], 2)} | {met} |")
     return "\n".join(lines) + "\n"
+
+
+def _history_corpus(corpus: dict[str, Any]) -> list[str]:
+    groups = corpus.get("history") or {}
+    if not groups:
+        return []
+    sizes = ", ".join(f"{n} users of {int(size):,} memories" for size, n in groups.items())
+    return [
+        f"Plus users with LoCoMo-like histories: {sizes} "
+        f"({corpus.get('history_memories', 0):,} memories).",
+        "",
+    ]
+
+
+def _history(results: dict[str, Any]) -> list[str]:
+    """Recall per history size beside its ranking-SQL floor, with CPU per call."""
+    by_size = results.get("history") or {}
+    if not by_size:
+        return []
+    cpu = results.get("cpu_per_call", {}).get("history", {})
+    lines = [
+        "",
+        "Recall by history size (users holding that many LoCoMo-like memories), beside the "
+        "ranking SQL for the same users; CPU in ms per call.",
+        "",
+        "| history | users | concurrency | Recall p50 | p95 | calls/s | ranking SQL p50 | p95 | "
+        "calls/s | Recall / SQL | Recall CPU server | Postgres | SQL CPU Postgres |",
+        "|" + " ---: |" * 13,
+    ]
+    for size, g in by_size.items():
+        rc, sc = cpu.get(size, {}).get("recall", {}), cpu.get(size, {}).get("ranking_sql", {})
+        for level, r in g["recall"].items():
+            q = g["ranking_sql"][level]
+            lines.append(
+                f"| {int(size):,} | {g['users']} | {level} | {_f(r['p50_ms'], 2)} | "
+                f"{_f(r['p95_ms'], 2)} | {_f(r['calls_per_s'])} | {_f(q['p50_ms'], 2)} | "
+                f"{_f(q['p95_ms'], 2)} | {_f(q['calls_per_s'])} | "
+                f"{_f(g['recall_over_ranking_sql'].get(level), 2)} | "
+                f"{_f(rc.get(level, {}).get('server_ms'), 2)} | "
+                f"{_f(rc.get(level, {}).get('postgres_ms'), 2)} | "
+                f"{_f(sc.get(level, {}).get('postgres_ms'), 2)} |"
+            )
+    return lines
+
+
+def _steady(results: dict[str, Any]) -> list[str]:
+    """The steady ingest load: rates, reply latency, delay to a vector hit, embedder lag."""
+    s = results.get("steady_ingest")
+    if not s:
+        return []
+    ingest, found = s["ingest"], s["vector_found"]
+    cost = results.get("cpu_per_call", {}).get("steady_ingest", {})
+    window, drained = cost.get("window", {}), cost.get("with_drain", {})
+    return [
+        "",
+        f"Steady ingest: {_f(s['target_per_s'])} messages/s asked, {_f(s['achieved_per_s'])} "
+        f"achieved over {_f(s['window_s'])} s ({s['missed']} sends missed because "
+        f"{s['in_flight']} calls were already in flight). Ingest reply p50 "
+        f"{_f(ingest['p50_ms'], 2)} ms, p95 {_f(ingest['p95_ms'], 2)} ms, "
+        f"{ingest['errors']} errors.",
+        "",
+        "| under steady ingest | samples | p50 | p95 | max |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| new turn found by vector (ms after the reply) | {found['calls']} | "
+        f"{_f(found['p50_ms'])} | {_f(found['p95_ms'])} | {_f(found['max_ms'])} |",
+        "",
+        f"Found by vector: {s['method']}. Memories owed a vector: {s['owed_start']} at the "
+        f"start, at most {s['owed_max']}, {s['owed_end']} when the load stopped (drained in "
+        f"{_f(s['drain_s'])} s). CPU per ingested message (ms; the background embedding and "
+        f"the probes' {s['probe_recalls']} Recalls included): server "
+        f"{_f(window.get('server_ms'), 2)}, Postgres "
+        f"{_f(window.get('postgres_ms'), 2)} over the window; server "
+        f"{_f(drained.get('server_ms'), 2)}, Postgres {_f(drained.get('postgres_ms'), 2)} "
+        "until the embedder caught up.",
+    ]
+
+
+def _cpu(results: dict[str, Any]) -> list[str]:
+    """CPU per call of every measured level: server, Postgres (all backends), bench client."""
+    cpu = results.get("cpu_per_call") or {}
+    lines = [
+        "",
+        "CPU per call (ms) of the server process, of Postgres (all its processes) and of the "
+        "bench's client, read from /proc around each measured level.",
+        "",
+        "| call | concurrency | server | Postgres | client |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    rows = [(name, by) for name, by in cpu.get("rpc", {}).items()]
+    rows += [(f"floor: {name}", by) for name, by in cpu.get("floor", {}).items()]
+    rows += [
+        (f"history {int(size):,}: {call}", by)
+        for size, calls in cpu.get("history", {}).items()
+        for call, by in calls.items()
+    ]
+    for label, by in rows:
+        per_level = {"-": by} if "calls" in by else by
+        for level, c in per_level.items():
+            lines.append(
+                f"| {label} | {level} | {_f(c['server_ms'], 2)} | {_f(c['postgres_ms'], 2)} | "
+                f"{_f(c['client_ms'], 2)} |"
+            )
+    return lines if rows else []
 
 
 def size_label(memories: int) -> str:

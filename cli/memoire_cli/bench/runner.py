@@ -19,10 +19,22 @@ import grpc
 import redis.asyncio
 
 from memoire_cli import localstack, migrate
-from memoire_cli.bench import corpus, load, phases, report, scripted_llm, seed, stack
+from memoire_cli.bench import (
+    corpus,
+    cpu,
+    history,
+    load,
+    phases,
+    report,
+    scripted_llm,
+    seed,
+    stack,
+    steady,
+)
+from memoire_cli.bench.levels import Levels
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.repos import accounts as accounts_repo
-from memoire_core.embedding import Embedder, LocalE5Embedder
+from memoire_core.embedding import Embedder, LocalE5Embedder, Vector
 from memoire_core.services.accounts import create_app_with_key
 from memoire_core.services.recall import Ranking
 
@@ -46,8 +58,17 @@ class Options:
     pool: int = 1_024  # distinct embedded sentences the corpus draws from
     ingest_batch: int = 1  # messages per Ingest call
     seed: int = 7
+    # Users with LoCoMo-like histories: how many memories each holds, and how many of each.
+    history_sizes: tuple[int, ...] = (100, 1_000, 10_000)
+    history_users: tuple[int, ...] = (50, 20, 5)
+    ingest_rate: float = 200.0  # messages/s of the steady ingest load
+    steady_seconds: float = 30.0  # measured window of the steady ingest load
     data_dir: Path | None = None  # keeps the corpus between runs; a temporary folder if None
     out_dir: Path = Path("bench/results")
+
+    def history(self) -> dict[int, int]:
+        """Users to seed per history size (sizes with no user left out)."""
+        return {s: n for s, n in zip(self.history_sizes, self.history_users, strict=True) if n}
 
 
 class Progress(Protocol):
@@ -99,6 +120,7 @@ def _corpus_spec(options: Options) -> dict[str, Any]:
         "users": options.users,
         "pool": options.pool,
         "seed": options.seed,
+        "history": {str(size): n for size, n in options.history().items()},
     }
 
 
@@ -144,7 +166,8 @@ async def _seed(
     pool = await seed.embed_pool(embedder, options.seed, options.pool)
     progress.advance()
     embedded = time.perf_counter()
-    progress.phase("seed", options.users)
+    history = options.history()
+    progress.phase("seed", options.users + sum(history.values()))
     done = 0
 
     def advance(users_done: int) -> None:
@@ -161,10 +184,13 @@ async def _seed(
         options.memories,
         options.seed,
         advance,
+        history,
     )
     info = {
         "users": options.users,
         "memories": options.memories,
+        "history": {str(size): n for size, n in history.items()},
+        "history_memories": sum(size * n for size, n in history.items()),
         "pool_sentences": len(pool.episodes) + len(pool.facts),
         "model": embedder.model,
         "pool_embed_s": round(embedded - began, 1),
@@ -199,9 +225,12 @@ async def _measure(
             await asyncio.to_thread(stack.wait_serving, f"127.0.0.1:{port}", server)
             watch = stack.MemoryWatch(pid)
             watch.start()
+            meter = cpu.Meter(pid, cpu.postmaster_pid(scratch / "pg"))
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 client = phases.Client(channel, key)
-                results = await _phases(options, progress, client, work, url, embedder)
+                results = await _phases(
+                    options, progress, client, work, url, embedder, meter, _indexed(env)
+                )
                 await _drop_pending_jobs(redis_url, seed.asyncpg_dsn(url))
                 worker.start()
                 results["delays"].update(await _facts(options, progress, client, work))
@@ -217,6 +246,8 @@ async def _measure(
     results["settings"] = {
         **{k: v for k, v in asdict(options).items() if k not in {"data_dir", "out_dir"}},
         "concurrency": list(options.concurrency),
+        "history_sizes": list(options.history_sizes),
+        "history_users": list(options.history_users),
         "vector_index": env["MEMOIRE_VECTOR_INDEX"],
     }
     results["started_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -234,51 +265,103 @@ async def _phases(
     work: phases.Workload,
     url: str,
     embedder: Embedder,
+    meter: cpu.Meter,
+    vector_index: bool,
 ) -> dict[str, Any]:
-    """Latency and throughput per call and level, with their floors; then episode delays."""
-    levels = options.concurrency
-    progress.phase("measure", 5 * len(levels) + 3)
-
-    async def by_level(call: load.Call) -> dict[str, Any]:
-        out = {}
-        for c in levels:
-            stats = await load.closed_loop(call, c, options.seconds, options.warmup)
-            out[str(c)] = stats.as_dict()
-            progress.advance()
-        return out
-
+    """Latency, throughput and CPU per call and level, with their floors; episode delays;
+    Recall per history size; the delay to a vector hit under steady ingest."""
+    levels = Levels(options.concurrency, options.seconds, options.warmup, meter, progress.advance)
+    progress.phase("measure", 5 * len(levels.concurrency) + 3)
     dsn = seed.asyncpg_dsn(url)
-    vectors, embedding = await phases.embed_questions(embedder, work.questions)
+    vectors, embedding = await _embedding_floor(levels, embedder, work.questions)
     progress.advance()
     floor: dict[str, Any] = {"query_embedding": embedding.as_dict()}
-    floor["empty_call"] = await by_level(phases.empty_call(client))
-    queries = await phases.ranking_queries(dsn, work, vectors, embedder, Ranking().per_ranking)
+    floor["empty_call"] = await levels.run(phases.empty_call(client), "floor", "empty_call")
+    ranking = Ranking(vector_index=vector_index)
+    queries = await phases.ranking_queries(dsn, work, vectors, embedder, ranking)
     sql_pool = await asyncpg.create_pool(
         dsn, min_size=1, max_size=SQL_POOL, server_settings={"jit": "off"}
     )
     try:
-        floor["ranking_sql"] = await by_level(phases.ranking_sql_call(sql_pool, queries, work.rng))
+        floor["ranking_sql"] = await levels.run(
+            phases.ranking_sql_call(sql_pool, queries, work.rng), "floor", "ranking_sql"
+        )
+        rpc = {
+            "recall": await levels.run(phases.recall_call(client, work), "rpc", "recall"),
+            "conscious": await levels.run(phases.conscious_call(client, work), "rpc", "conscious"),
+            "ingest": await levels.run(
+                phases.ingest_call(client, work, options.ingest_batch), "rpc", "ingest"
+            ),
+        }
+        backlog = await _wait_backlog(dsn)
+        progress.advance()
+        recallable, embedded = await phases.episode_delays(client, work, options.samples)
+        progress.advance()
+        groups = options.history()
+        progress.phase("history", 2 * len(levels.concurrency) * len(groups) + 1)
+        by_size = await history.measure(
+            levels, client, sql_pool, dsn, embedder, groups, options.seed, ranking
+        )
     finally:
         await sql_pool.close()
-    rpc = {
-        "recall": await by_level(phases.recall_call(client, work)),
-        "conscious": await by_level(phases.conscious_call(client, work)),
-        "ingest": await by_level(phases.ingest_call(client, work, options.ingest_batch)),
-    }
-    backlog = await _wait_backlog(dsn)
-    progress.advance()
-    recallable, embedded = await phases.episode_delays(client, work, options.samples)
-    progress.advance()
     return {
         "rpc": rpc,
         "floor": floor,
-        "ratios": _ratios(rpc, floor, levels),
+        "ratios": _ratios(rpc, floor, levels.concurrency),
         "delays": {
             "embedding_backlog_s": round(backlog, 1),
             "episode_recallable": recallable.as_dict(),
             "episode_embedded": embedded.as_dict(),
         },
+        "history": by_size,
+        "steady_ingest": await _steady(options, progress, client, work, dsn, levels),
+        "cpu_per_call": levels.cpu_per_call,
     }
+
+
+async def _embedding_floor(
+    levels: Levels, embedder: Embedder, questions: list[str]
+) -> tuple[list[Vector], load.Stats]:
+    """The questions' vectors, and the query embedding alone with its CPU per call."""
+    await embedder.embed_query(questions[0])  # setting the engine up is no query's cost
+    before = levels.meter.read()
+    vectors, embedding = await phases.embed_questions(embedder, questions)
+    levels.cpu_node("floor")["query_embedding"] = cpu.per_call(
+        before, levels.meter.read(), embedding.calls
+    )
+    return vectors, embedding
+
+
+def _indexed(env: dict[str, str]) -> bool:
+    """Whether the server ranks vectors through HNSW indexes (as its settings read it)."""
+    return env["MEMOIRE_VECTOR_INDEX"] == "hnsw"
+
+
+async def _steady(
+    options: Options,
+    progress: Progress,
+    client: phases.Client,
+    work: phases.Workload,
+    dsn: str,
+    levels: Levels,
+) -> dict[str, Any]:
+    """The steady ingest load, LoCoMo-like turns into the seeded users, with its probes."""
+    progress.phase("steady", 1)
+    talk = phases.Workload(work.users, [], steady.messages(options.seed), work.rng)
+    results, cost = await steady.measure(
+        client,
+        talk,
+        dsn,
+        options.ingest_rate,
+        options.steady_seconds,
+        options.warmup,
+        options.samples,
+        levels.meter,
+        lambda: _wait_backlog(dsn),
+    )
+    levels.cpu_per_call["steady_ingest"] = cost
+    progress.advance()
+    return results
 
 
 def _ratios(

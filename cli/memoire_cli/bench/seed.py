@@ -14,11 +14,12 @@ from collections.abc import Callable
 import asyncpg  # type: ignore[import-untyped]
 import numpy as np
 
-from memoire_cli.bench import corpus
+from memoire_cli.bench import corpus, turns
 from memoire_core.embedding import Embedder
 
 SEEDED_TABLES = ("users", "sessions", "messages", "memories", "memory_embeddings", "memory_events")
 USERS_PER_BATCH = 500
+MEMORIES_PER_BATCH = 100_000  # of the history users, who hold up to thousands each
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
@@ -39,6 +40,18 @@ async def _embed_all(embedder: Embedder, texts: list[str]) -> np.typing.NDArray[
     for start in range(0, len(texts), 64):
         vectors.extend(await embedder.embed_passages(texts[start : start + 64]))
     return np.stack(vectors).astype(np.float32)
+
+
+async def _load(conn: asyncpg.Connection, rng: random.Random, rows: corpus.Rows) -> None:
+    """COPY one batch of rows in one transaction."""
+    async with conn.transaction():
+        for table, records in rows.tables().items():
+            # Live users write in turns, so one user's rows lie scattered over the table's
+            # pages; loading user after user would pack them and flatter every read.
+            rng.shuffle(records)
+            await conn.copy_records_to_table(
+                table, records=records, columns=list(corpus.COLUMNS[table])
+            )
 
 
 async def _secondary_indexes(conn: asyncpg.Connection) -> list[tuple[str, str]]:
@@ -66,8 +79,10 @@ async def seed(
     memories: int,
     seed_value: int,
     progress: Callable[[int], None],
+    history: dict[int, int] | None = None,
 ) -> None:
-    """Load ``users`` users holding ``memories`` memories in all; ``progress(users done)``."""
+    """Load ``users`` users holding ``memories`` memories in all, then ``history[size]`` users
+    of each history size with LoCoMo-like turns; ``progress(users done)``."""
     conn = await asyncpg.connect(dsn)
     try:
         await conn.set_type_codec(
@@ -87,15 +102,12 @@ async def seed(
             np.random.default_rng(seed_value),
         )
         for done, rows in corpus.batches(maker, users, memories, USERS_PER_BATCH):
-            async with conn.transaction():
-                for table, records in rows.tables().items():
-                    # Live users write in turns, so one user's rows lie scattered over the table's
-                    # pages; loading user after user would pack them and flatter every read.
-                    maker.rng.shuffle(records)
-                    await conn.copy_records_to_table(
-                        table, records=records, columns=list(corpus.COLUMNS[table])
-                    )
+            await _load(conn, maker.rng, rows)
             progress(done)
+        talk = turns.Turns(seed_value)
+        for done, rows in corpus.history_batches(maker, talk, history or {}, MEMORIES_PER_BATCH):
+            await _load(conn, maker.rng, rows)
+            progress(users + done)
         await conn.execute("SET session_replication_role = origin")
         for _, definition in indexes:
             await conn.execute(definition)
