@@ -28,6 +28,7 @@ COPY core/ core/
 COPY server/ server/
 COPY workers/ workers/
 COPY cli/ cli/
+COPY mcp_server/ mcp_server/
 # One pip command, so the project's dependency on `memoire` resolves to the local SDK; the otel
 # extra is in, so traces need only MEMOIRE_OTEL_ENDPOINT.
 RUN pip install ./clients/python ".[otel]"

@@ -572,5 +572,12 @@ def bench(
     click.echo(f"written: {json_path} and {md_path}", err=True)
 
 
+# --- agents over MCP -----------------------------------------------------------------------
+
+from memoire_cli.mcp_command import mcp  # noqa: E402 - registered here, beside the other commands
+
+cli.add_command(mcp)
+
+
 if __name__ == "__main__":
     cli()

@@ -21,10 +21,20 @@ FORBIDDEN = {
         "memoire_server",
         "memoire_workers",
         "memoire_cli",
+        "memoire_mcp",
     ),
     # The server may use Celery's client to queue tasks by name, never the worker code.
-    "server/memoire_server": ("memoire_workers", "memoire_cli"),
-    "workers/memoire_workers": ("memoire_server", "memoire_cli", "grpc", "memoire"),
+    "server/memoire_server": ("memoire_workers", "memoire_cli", "memoire_mcp"),
+    "workers/memoire_workers": ("memoire_server", "memoire_cli", "memoire_mcp", "grpc", "memoire"),
+    # The MCP adapter is a client of the gRPC API (the SDK and the generated code): it may use the
+    # core's domain, never the server or the workers, and the CLI depends on it, not back.
+    "mcp_server/memoire_mcp": (
+        "memoire_server",
+        "memoire_workers",
+        "memoire_cli",
+        "celery",
+        "kombu",
+    ),
 }
 
 
