@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     grpc_port: int = Field(50051, description="Port of the gRPC server; 0 picks a free one.")
     grpc_max_message_bytes: int = Field(4 * 1024 * 1024, description="Largest gRPC message.")
     db_pool_size: int = Field(10, description="Database connections per process.")
+    health_probe_seconds: float = Field(
+        5.0,
+        description="How often the server probes Postgres and Redis for its gRPC health "
+        "statuses; an outage or a recovery shows within this time.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     embedding_model: str = Field(

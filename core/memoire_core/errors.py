@@ -70,6 +70,12 @@ class FailedPrecondition(MemoireError):
     reason = "FAILED_PRECONDITION"
 
 
+class ConfigurationError(FailedPrecondition):
+    """A setting, or what it points at, cannot work; the message names the setting to change."""
+
+    reason = "CONFIGURATION_INVALID"
+
+
 class Unavailable(MemoireError):
     """A dependency (database, broker) cannot be reached right now; retrying may work.
 

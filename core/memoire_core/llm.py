@@ -2,11 +2,13 @@
 
 LiteLLM reaches OpenAI, Anthropic, Gemini, OpenRouter and any OpenAI-compatible server
 (Ollama, vLLM, llama.cpp) by model name; keys come from the provider's usual variables
-(OPENAI_API_KEY, ANTHROPIC_API_KEY, ...) or from MEMOIRE_LLM_API_KEY.
+(OPENAI_API_KEY, ANTHROPIC_API_KEY, ...) or from MEMOIRE_LLM_API_KEY. A local
+OpenAI-compatible server (``openai/<model>`` with MEMOIRE_LLM_API_BASE) needs no key.
 """
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -46,6 +48,41 @@ class ChatModel(Protocol):
     async def complete_json(self, system: str, user: str) -> Completion: ...
 
 
+# Sent as the key to a local OpenAI-compatible server, which ignores it: the OpenAI client
+# refuses to send a request without one.
+LOCAL_SERVER_KEY = "no-key-needed"
+
+
+def _local_openai_server(settings: Settings) -> bool:
+    """Whether the model is reached at an OpenAI-compatible server of the user's choosing."""
+    return bool(settings.llm_api_base) and settings.llm_model.startswith("openai/")
+
+
+def configuration_problem(settings: Settings) -> str | None:
+    """Why extraction cannot work with these settings, naming the setting to fix; None if
+    nothing is known to be wrong. Only what the settings show is checked: no call is made."""
+    model = settings.llm_model
+    if not model:
+        return None
+    litellm = import_litellm()
+    try:
+        litellm.get_llm_provider(model)
+    except Exception:  # LiteLLM names no provider for it: every call would fail the same way
+        return (
+            f"MEMOIRE_LLM_MODEL={model!r} names no provider LiteLLM knows; use e.g. "
+            "'gpt-4o-mini', 'anthropic/<model>', or 'openai/<model>' with MEMOIRE_LLM_API_BASE"
+        )
+    if settings.llm_api_key.get_secret_value() or _local_openai_server(settings):
+        return None
+    missing = litellm.validate_environment(model).get("missing_keys") or []
+    if missing:
+        return (
+            f"MEMOIRE_LLM_MODEL={model!r} needs a key: set MEMOIRE_LLM_API_KEY or "
+            f"{' or '.join(missing)}"
+        )
+    return None
+
+
 # LiteLLM's exception classes, by whether a retry can help.
 _TRANSIENT = (
     "RateLimitError",
@@ -70,6 +107,10 @@ def classify(error: BaseException) -> LLMError:
     """Map a provider failure to transient (retry with backoff) or permanent (fail the job)."""
     names = {cls.__name__ for cls in type(error).__mro__}
     status = getattr(error, "status_code", None)
+    # The OpenAI client's own refusal to call without a key, which LiteLLM reports as a
+    # server error: it fails the same way every time.
+    if "Missing credentials" in str(error):
+        return LLMError(f"{type(error).__name__}: {error}", transient=False)
     if names & set(_PERMANENT):
         return LLMError(f"{type(error).__name__}: {error}", transient=False)
     if names & set(_TRANSIENT) or (isinstance(status, int) and status >= 500):
@@ -93,6 +134,8 @@ class LiteLLMChat:
             self._options["api_base"] = settings.llm_api_base
         if settings.llm_api_key.get_secret_value():
             self._options["api_key"] = settings.llm_api_key.get_secret_value()
+        elif _local_openai_server(settings) and not os.environ.get("OPENAI_API_KEY"):
+            self._options["api_key"] = LOCAL_SERVER_KEY
 
     @property
     def model(self) -> str:

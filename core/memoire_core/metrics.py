@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from threading import Thread
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
 
 # From a fraction of a second (the server's own embedder) to minutes (a backlog).
 DELAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
@@ -17,6 +24,17 @@ CONSCIOUS_CACHE = Counter(
     "memoire_conscious_cache_requests",
     "Conscious answers looked up in the cache, by result (hit or miss).",
     ["result"],
+)
+
+RATE_LIMIT_LOCAL = Gauge(
+    "memoire_rate_limit_local",
+    "1 while Redis is unreachable and this process meters calls with its own token buckets.",
+)
+RATE_LIMIT_LOCAL_CALLS = Counter(
+    "memoire_rate_limit_local_calls",
+    "Calls metered by this process's own token buckets while Redis was unreachable, by "
+    "method class (read, write, stream) and result (admitted or limited).",
+    ["method_class", "result"],
 )
 
 INGEST_TO_SEARCHABLE = Histogram(

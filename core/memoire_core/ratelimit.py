@@ -5,15 +5,18 @@ authentications and takes a token from the key's bucket, atomically, in one roun
 Buckets refill continuously at ``rate`` tokens a second up to ``burst``; the clock is
 Redis's own, so every server process agrees on it.
 
-If Redis cannot be reached, reads and streams go through unlimited (logged at most once a
-minute) and writes are refused as unavailable: an unmetered write can hurt storage, an
-unmetered read cannot lose data.
+If Redis cannot be reached, each server process meters calls with token buckets of its own,
+at the same rate and burst, until Redis answers again: writes keep flowing (messages live in
+Postgres, and the sweeper queues their extraction later), no caller can flood storage, and
+with N server processes a key may get up to N times its rate meanwhile. The outage and the
+recovery are logged once each and shown by the ``memoire_rate_limit_local`` gauge. The
+failed-authentication guard, which needs a count shared by every process, is off meanwhile.
 """
 
 import hashlib
 import logging
-import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -21,13 +24,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from memoire_core.config import Settings
-from memoire_core.errors import ResourceExhausted, Unavailable
+from memoire_core.errors import ResourceExhausted
+from memoire_core.metrics import RATE_LIMIT_LOCAL, RATE_LIMIT_LOCAL_CALLS
 
 log = logging.getLogger(__name__)
 
 AUTH_WINDOW_SECONDS = 60
 DOWN_COOL_OFF_SECONDS = 1.0
-WARN_EVERY_SECONDS = 60.0
+# Keys the local buckets remember; the least recently used is forgotten past this.
+LOCAL_KEYS = 10_000
 
 # KEYS[1]: the failed-auth counter of the client address; KEYS[2]: the key's bucket, if any.
 # ARGV: failures allowed (0 = unguarded), bucket rate per second, bucket burst.
@@ -82,8 +87,40 @@ class MethodClass(StrEnum):
 
 @dataclass(frozen=True)
 class Bucket:
+    """A refill rate in tokens a second and the most tokens a bucket holds."""
+
     rate: float
     burst: int
+
+
+@dataclass
+class _Level:
+    """How full one key's local bucket was at a moment (monotonic seconds)."""
+
+    tokens: float
+    at: float
+
+
+class LocalBuckets:
+    """Token buckets in this process's memory, used while Redis is unreachable."""
+
+    def __init__(self, max_keys: int = LOCAL_KEYS) -> None:
+        self._levels: OrderedDict[str, _Level] = OrderedDict()
+        self._max_keys = max_keys
+
+    def take(self, key: str, bucket: Bucket) -> float:
+        """Take a token; 0 when taken, else the seconds until one will be there."""
+        now = time.monotonic()
+        level = self._levels.pop(key, None) or _Level(float(bucket.burst), now)
+        level.tokens = min(bucket.burst, level.tokens + (now - level.at) * bucket.rate)
+        level.at = now
+        self._levels[key] = level
+        if len(self._levels) > self._max_keys:
+            self._levels.popitem(last=False)
+        if level.tokens >= 1:
+            level.tokens -= 1
+            return 0.0
+        return (1 - level.tokens) / bucket.rate
 
 
 class RateLimiter:
@@ -109,7 +146,8 @@ class RateLimiter:
             ),
         }
         self._down_until = 0.0
-        self._warned_at = -math.inf
+        self._local = LocalBuckets()
+        self._metering_locally = False
 
     def _bucket_key(self, method_class: MethodClass, presented_key: str) -> str:
         # Keyed by a digest of the whole presented key: nobody can drain a bucket of a key
@@ -123,20 +161,25 @@ class RateLimiter:
         limited = bucket.rate > 0 and bucket.burst > 0 and bool(presented_key)
         if not limited and self._allowed_failures <= 0:
             return
+        key = self._bucket_key(method_class, presented_key) if limited else ""
         if time.monotonic() < self._down_until:
-            self._unreachable(method_class)
+            self._admit_locally(method_class, key, limited)
             return
         keys = [_failures_key(client)]
         if limited:
-            keys.append(self._bucket_key(method_class, presented_key))
+            keys.append(key)
         try:
             verdict, wait_ms = await self._admit(
                 keys=keys, args=[self._allowed_failures, bucket.rate, bucket.burst]
             )
         except (RedisError, OSError):
             self._down_until = time.monotonic() + DOWN_COOL_OFF_SECONDS
-            self._unreachable(method_class)
+            self._admit_locally(method_class, key, limited)
             return
+        if self._metering_locally:
+            self._metering_locally = False
+            RATE_LIMIT_LOCAL.set(0)
+            log.warning("rate limiter reaches Redis again: limits are shared again")
         if verdict == 1:
             raise ResourceExhausted(
                 f"rate limit of {bucket.rate:g} {method_class.value}s per second exceeded",
@@ -159,15 +202,29 @@ class RateLimiter:
         except (RedisError, OSError):
             self._down_until = time.monotonic() + DOWN_COOL_OFF_SECONDS
 
-    def _unreachable(self, method_class: MethodClass) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= WARN_EVERY_SECONDS:
-            self._warned_at = now
-            log.warning("rate limiter cannot reach Redis: reads and streams go unlimited")
-        if method_class is MethodClass.WRITE:
-            raise Unavailable("the rate limiter is unreachable; retry with backoff")
+    def _admit_locally(self, method_class: MethodClass, key: str, limited: bool) -> None:
+        """Meter a call with this process's own bucket for the key, as Redis cannot."""
+        if not self._metering_locally:
+            self._metering_locally = True
+            RATE_LIMIT_LOCAL.set(1)
+            log.warning(
+                "rate limiter cannot reach Redis: each process meters calls on its own "
+                "until it is back"
+            )
+        if not limited:
+            return
+        bucket = self._buckets[method_class]
+        wait = self._local.take(key, bucket)
+        RATE_LIMIT_LOCAL_CALLS.labels(method_class.value, "limited" if wait else "admitted").inc()
+        if wait:
+            raise ResourceExhausted(
+                f"rate limit of {bucket.rate:g} {method_class.value}s per second exceeded",
+                reason="RATE_LIMITED",
+                retry_after=wait,
+            )
 
     async def close(self) -> None:
+        """Release the connection to Redis."""
         await self._redis.aclose()
 
 

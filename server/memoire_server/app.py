@@ -9,8 +9,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import _async as aio_health  # the asyncio servicer (health.aio)
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health, health_pb2_grpc
 from memoire.v1 import (
     account_service_pb2,
     account_service_pb2_grpc,
@@ -25,8 +24,10 @@ from memoire_core.db.engine import make_engine, make_reader_factory, make_sessio
 from memoire_core.embedding import Embedder, make_embedder
 from memoire_core.ratelimit import RateLimiter
 from memoire_core.services.embedding import embed_owed, prepare_model
+from memoire_server import reflection
 from memoire_server.account_service import AccountService
 from memoire_server.context import AppContext
+from memoire_server.health import HealthProbe
 from memoire_server.jobs import ExtractionQueue
 from memoire_server.limits import AdmissionInterceptor
 from memoire_server.malformed import MalformedRequestInterceptor
@@ -41,6 +42,19 @@ SERVICE_NAMES = (
 )
 EMBED_POLL_SECONDS = 2.0
 
+# Keepalive: long ObserveChat turns sit idle while the LLM thinks, behind proxies and NATs
+# that drop quiet connections. Clients may ping as often as every 5 s (gRPC's default would
+# answer a ping every 10 s with GOAWAY too_many_pings after 30 s, cutting the stream), and
+# the server pings idle connections itself, dropping one whose peer stays silent.
+KEEPALIVE_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.http2.max_ping_strikes", 2),
+]
+
 
 @dataclass
 class Running:
@@ -51,11 +65,13 @@ class Running:
     app: AppContext
     engine: AsyncEngine
     health: aio_health.HealthServicer
+    probe: HealthProbe
     embedder_task: asyncio.Task[None] | None
     telemetry: Telemetry | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
         """Refuse new calls, let calls in flight finish within ``grace``, then close."""
+        await self.probe.close()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         if self.embedder_task is not None:
@@ -79,7 +95,9 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
     sessions = make_session_factory(engine)
     if embedder is None:
         embedder = make_embedder(settings)
-    await prepare_model(sessions, embedder, index=settings.vector_index == "hnsw")
+    indexed = await prepare_model(sessions, embedder, index=settings.vector_index == "hnsw")
+    if settings.vector_index == "hnsw" and not indexed:
+        settings = settings.model_copy(update={"vector_index": "none"})
     app = AppContext(
         settings=settings,
         sessions=sessions,
@@ -106,29 +124,38 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
             # Room for what Envoy forwards under its own 16 KiB header limit.
             ("grpc.max_metadata_size", 64 * 1024),
             ("grpc.so_reuseport", 0),
+            *KEEPALIVE_OPTIONS,
         ],
     )
     memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(MemoryService(app), server)
     account_service_pb2_grpc.add_AccountServiceServicer_to_server(AccountService(app), server)
     health_servicer = aio_health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    reflection.enable(server, (*SERVICE_NAMES, health.SERVICE_NAME))
     address = f"{settings.grpc_host}:{settings.grpc_port}"
     credentials = server_credentials(settings)
     if credentials is None:
         port = server.add_insecure_port(address)
     else:
         port = server.add_secure_port(address, credentials)
-    await server.start()
-    for name in (*SERVICE_NAMES, ""):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    probe = HealthProbe(
+        health_servicer,
+        SERVICE_NAMES,
+        settings.database_url,
+        settings.redis_url,
+        settings.health_probe_seconds,
+    )
+    await probe.start()  # the first statuses are known before the port opens
+    try:
+        await server.start()
+    except BaseException:
+        await probe.close()
+        raise
     task = None
     if settings.embed_in_server:
         task = asyncio.create_task(_embed_forever(app), name="memoire-embedder")
     log.info("Mémoire gRPC listening on %s:%d", settings.grpc_host, port)
-    return Running(server, port, app, engine, health_servicer, task, telemetry)
+    return Running(server, port, app, engine, health_servicer, probe, task, telemetry)
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:

@@ -1,7 +1,7 @@
 """Admission: rate limits per key in Redis, the failed-auth guard, and creating apps.
 
 Each test runs a server of its own with the limits it needs turned on, over the session's
-Postgres and Redis (or a Redis address nothing listens on, for the fail-open tests).
+Postgres and Redis (or a Redis address nothing listens on, for the per-process fallback).
 """
 
 import logging
@@ -18,6 +18,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from memoire.v1 import account_service_pb2 as apb
 from memoire.v1 import memory_service_pb2 as pb
+from prometheus_client import REGISTRY
 
 from tests.integration.conftest import Api, Server, own_server
 from tests.integration.helpers import failure, ingest, recalled
@@ -138,7 +139,7 @@ def test_repeated_failed_sign_ins_from_one_address_are_throttled(
         assert 0 < ttl <= 60
 
 
-def test_without_redis_reads_go_through_and_writes_are_refused(
+def test_without_redis_the_server_meters_calls_itself_and_writes_are_stored(
     loop_thread, embedder, database_url, caplog
 ):
     caplog.set_level(logging.WARNING, logger="memoire_core.ratelimit")
@@ -150,17 +151,30 @@ def test_without_redis_reads_go_through_and_writes_are_refused(
             database_url,
             unreachable,
             rate_limit_reads_per_second=5,
-            rate_limit_writes_per_second=5,
+            rate_limit_writes_per_second=0.5,
+            rate_limit_writes_burst=3,
         ) as server,
         grpc.insecure_channel(server.target) as channel,
     ):
         api = Api(channel, server.new_app_key())
-        for _ in range(3):
-            assert recalled(api, "u1", "anything") == []
-        refused = failure(lambda: ingest(api, "u1", "not metered, not stored"))
-        assert refused.code == grpc.StatusCode.UNAVAILABLE
-        assert api.memory.ListMemories(pb.ListMemoriesRequest(user_id="u1")).memories == []
-    assert any("cannot reach Redis" in r.getMessage() for r in caplog.records)
+        for i in range(3):
+            ingest(api, "u1", f"stored without Redis {i}")
+        over = failure(lambda: ingest(api, "u1", "one too many"))
+        assert over.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert over.reason == "RATE_LIMITED"
+        listed = api.memory.ListMemories(pb.ListMemoriesRequest(user_id="u1"))
+        assert sorted(m.content for m in listed.memories) == [
+            f"stored without Redis {i}" for i in range(3)
+        ]
+        # Another key has a bucket of its own.
+        ingest(Api(channel, server.new_app_key()), "u1", "another key writes")
+        assert REGISTRY.get_sample_value("memoire_rate_limit_local") == 1
+        assert REGISTRY.get_sample_value(
+            "memoire_rate_limit_local_calls_total",
+            {"method_class": "write", "result": "limited"},
+        )
+    warnings = [r.getMessage() for r in caplog.records if "cannot reach Redis" in r.getMessage()]
+    assert len(warnings) == 1  # once for the outage, not once per call
 
 
 # --- creating apps ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Faults under load: a crashed or frozen Postgres, a restarted Redis and a misbehaving model
 provider lose no acknowledged message, store no fact twice and leave every extraction in a
-final state; calls fail fast or by their deadline, never later.
+final state; calls fail fast or by their deadline, never later; health follows each outage.
 
 The module runs a Mémoire of its own (Postgres, Redis, server, worker and scripted model), so
 it can break any part of it without disturbing other tests.
@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from memoire.v1 import memory_pb2
 from memoire.v1 import memory_service_pb2 as pb
@@ -31,7 +32,7 @@ from memoire_core.config import Settings
 from memoire_core.services.accounts import create_app_with_key
 from memoire_server.app import Running, start
 from tests.integration.conftest import Api, LoopThread, make_settings
-from tests.integration.helpers import failure_of, listed, user_message
+from tests.integration.helpers import eventually, failure_of, listed, user_message
 from tests.integration.pipeline import Worker, facts, finished, said
 from tests.integration.scripted_llm import ScriptedLLM, scripted_llm
 
@@ -40,6 +41,8 @@ FAILED = memory_pb2.EXTRACTION_STATE_FAILED
 CREATED = memory_pb2.MEMORY_EVENT_TYPE_CREATED
 EPISODE = memory_pb2.MEMORY_KIND_EPISODE
 OK = grpc.StatusCode.OK
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 LLM_TIMEOUT = 3.0
 RETRIES = 2
@@ -135,6 +138,7 @@ def stack(scratch: Path, embedder: Any, loop_thread: LoopThread) -> Iterator[Sta
             llm_model="openai/scripted-extractor",
             llm_api_base=llm.url,
             llm_api_key=SecretStr("test-key"),
+            health_probe_seconds=0.5,
             **{name: Settings.model_fields[name].default for name in SHIPPED_LIMITS},
         )
         secret = settings.secret_key.get_secret_value()
@@ -355,29 +359,116 @@ def test_a_model_that_never_answers_json_fails_the_job_with_the_reason_and_store
     assert facts(api, "u1") == []
 
 
-@pytest.mark.timeout(150)
+class HealthWatch:
+    """The statuses one health name streams over ``Watch``, gathered on a thread of its own."""
+
+    def __init__(self, channel: grpc.Channel, service: str) -> None:
+        request = health_pb2.HealthCheckRequest(service=service)
+        self._call: Any = health_pb2_grpc.HealthStub(channel).Watch(request, timeout=120)
+        self.seen: list[int] = []
+        self._thread = threading.Thread(target=self._gather, daemon=True)
+        self._thread.start()
+
+    def _gather(self) -> None:
+        with contextlib.suppress(grpc.RpcError):  # cancelled when the test is done
+            for reply in self._call:
+                self.seen.append(reply.status)
+
+    def wait_for(self, status: int) -> None:
+        """Until the stream has told ``status`` since it was opened."""
+        eventually(lambda: status in self.seen, timeout=30)
+
+    def wait_for_last(self, status: int) -> None:
+        """Until ``status`` is the last the stream has told."""
+        eventually(lambda: self.seen[-1:] == [status], timeout=30)
+
+    def close(self) -> list[int]:
+        """Stop watching; every status the stream told, in order."""
+        self._call.cancel()
+        self._thread.join(10)
+        return self.seen
+
+
+def health(channel: grpc.Channel, service: str) -> int:
+    request = health_pb2.HealthCheckRequest(service=service)
+    return int(health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status)
+
+
+WRITERS = 4
+
+
+@pytest.mark.timeout(200)
 @pytest.mark.parametrize("metered", [True, False], ids=["writes metered in Redis", "unmetered"])
-def test_ingest_under_load_survives_a_redis_restart_and_every_job_finishes_once(stack, metered):
+def test_concurrent_ingest_flows_through_a_redis_outage_and_every_job_finishes_once(stack, metered):
+    """With Redis gone, the rate limits fall back to each process's own buckets, messages are
+    stored and acknowledged as usual, and their extraction waits in Postgres for the sweeper.
+    Health tells the outage apart: the services stay SERVING, memoire.redis does not."""
     deadline = 5.0
     with contextlib.ExitStack() as servers:
-        api = stack.api() if metered else servers.enter_context(stack.unmetered_api())
-        with IngestLoad(stack.llm, api, "u1", deadline) as load:
-            load.wait(acked=5)
+        if metered:  # a key each, so a bucket each
+            apis = [stack.api() for _ in range(WRITERS)]
+        else:
+            apis = [servers.enter_context(stack.unmetered_api())] * WRITERS
+        redis_health = HealthWatch(stack.channel, "memoire.redis")
+        with contextlib.ExitStack() as running:
+            loads = [
+                running.enter_context(IngestLoad(stack.llm, api, f"u{i}", deadline))
+                for i, api in enumerate(apis)
+            ]
+            for load in loads:
+                load.wait(acked=5)
             stack.redis.stop()
             try:
-                load.wait(calls=len(load.calls) + 10)
+                redis_health.wait_for(NOT_SERVING)
+                assert health(stack.channel, "") == SERVING
+                assert health(stack.channel, "memoire.v1.MemoryService") == SERVING
+                for load in loads:
+                    load.wait(acked=len(load.acked) + 3)
             finally:
                 stack.redis.start()
-            load.wait(acked=len(load.acked) + 5)
+            for load in loads:
+                load.wait(acked=len(load.acked) + 2)
+        # Every load has stopped, its last message acknowledged.
+        redis_health.wait_for_last(SERVING)
+        assert redis_health.close() == [SERVING, NOT_SERVING, SERVING]
 
-        if metered:  # the rate limiter cannot count writes, so it refuses them, quickly
-            assert set(failures(load)) == {("UNAVAILABLE", "UNAVAILABLE")}, failures(load)
-            assert {c.retry_delay for c in load.failed} == {1.0}
-        else:  # Postgres holds the truth and the job is queued after the reply
+        for i, (api, load) in enumerate(zip(apis, loads, strict=True)):
             assert failures(load) == Counter()
-        assert max(c.seconds for c in load.calls) < deadline + SLACK
-        assert_stored_once(api, "u1", load)
-        assert_extracted_once(api, "u1", load)
+            assert max(c.seconds for c in load.calls) < deadline + SLACK
+            assert_stored_once(api, f"u{i}", load)
+            assert_extracted_once(api, f"u{i}", load)
+
+
+@pytest.mark.timeout(150)
+def test_health_follows_a_postgres_crash_and_recovers_without_a_restart(stack):
+    api = stack.api()
+    watches = {name: HealthWatch(stack.channel, name) for name in ("", "memoire.v1.MemoryService")}
+    for watch in watches.values():
+        watch.wait_for(SERVING)
+
+    crash(stack.postgres)
+    try:
+        for watch in watches.values():
+            watch.wait_for(NOT_SERVING)
+        assert health(stack.channel, "memoire.postgres") == NOT_SERVING
+        recall = pb.RecallRequest(user_id="u1", query="anything")
+        assert failure_of_call(lambda: api.memory.Recall(recall, timeout=5)) == "UNAVAILABLE"
+    finally:
+        stack.postgres.start()
+
+    for name, watch in watches.items():
+        watch.wait_for_last(SERVING)
+        assert watch.close() == [SERVING, NOT_SERVING, SERVING], name
+    api.memory.Recall(pb.RecallRequest(user_id="u1", query="anything"), timeout=5)
+
+
+def failure_of_call(call: Any) -> str:
+    """The status code name of a call that must fail."""
+    try:
+        call()
+    except grpc.RpcError as error:
+        return str(failure_of(error).code.name)
+    raise AssertionError("the call succeeded")
 
 
 @pytest.mark.timeout(150)

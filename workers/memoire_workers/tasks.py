@@ -16,7 +16,7 @@ from memoire_core.cache import ConsciousCache
 from memoire_core.config import Settings
 from memoire_core.db.engine import make_engine, make_session_factory, storage_unavailable
 from memoire_core.embedding import Embedder, import_litellm, make_embedder
-from memoire_core.llm import ChatModel, LiteLLMChat, LLMError
+from memoire_core.llm import ChatModel, LiteLLMChat, LLMError, configuration_problem
 from memoire_core.services import extraction, lifecycle
 from memoire_core.services.embedding import embed_owed, prepare_model
 from memoire_core.slots import SlotRegistry
@@ -37,6 +37,9 @@ class Runtime:
     _embedder: Embedder | None = None
     _chat: ChatModel | None = None
     _cache: ConsciousCache | None = None
+    _llm_checked: bool = False
+    _llm_problem: str | None = None
+    _vectors_prepared: bool = False
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
@@ -60,6 +63,21 @@ class Runtime:
         if self._cache is None:
             self._cache = ConsciousCache(self.settings.redis_url)
         self.run(self._cache.invalidate(user_ids))
+
+    @property
+    def llm_problem(self) -> str | None:
+        """Why the configured LLM cannot work (naming the setting), checked once per process."""
+        if not self._llm_checked:
+            self._llm_problem = configuration_problem(self.settings)
+            self._llm_checked = True
+        return self._llm_problem
+
+    async def prepare_vectors(self) -> None:
+        """Give the model its HNSW index (if that is safe here), once per process."""
+        if not self._vectors_prepared:
+            index = self.settings.vector_index == "hnsw"
+            await prepare_model(self.sessions, self.embedder, index=index)
+            self._vectors_prepared = True
 
     @property
     def chat(self) -> ChatModel:
@@ -99,6 +117,10 @@ def extract(self: Any, job_id: str) -> str:
     job = uuid.UUID(job_id)
     if not rt.settings.llm_model:
         rt.run(extraction.fail(rt.sessions, job, "the worker has no LLM configured"))
+        return "failed"
+    if rt.llm_problem is not None:
+        # A configuration error fails the same way every time: no retry can help.
+        rt.run(extraction.fail(rt.sessions, job, f"configuration error: {rt.llm_problem}"))
         return "failed"
     try:
         outcome = rt.run(
@@ -147,7 +169,7 @@ def embed_owed_task(self: Any) -> int:
     rt = runtime(self.app)
 
     async def work() -> int:
-        await prepare_model(rt.sessions, rt.embedder, index=rt.settings.vector_index == "hnsw")
+        await rt.prepare_vectors()
         total = 0
         while (n := await embed_owed(rt.sessions, rt.embedder, rt.settings.embed_batch_size)) > 0:
             total += n
@@ -173,7 +195,7 @@ def decay(self: Any) -> int:
 def optimise(self: Any) -> int:
     """Pick each user's essential facts for Conscious."""
     rt = runtime(self.app)
-    chat = rt.chat if rt.settings.llm_model else None
+    chat = rt.chat if rt.settings.llm_model and rt.llm_problem is None else None
     changed = rt.run(lifecycle.optimise(rt.sessions, rt.settings, chat))
     rt.facts_changed(changed)
     return len(changed)
@@ -183,6 +205,12 @@ def optimise(self: Any) -> int:
 def _sweep_on_start(sender: Any, **_: Any) -> None:
     """A restarted worker first picks up what its predecessor left unfinished."""
     sender.app.send_task("memoire.sweep")
-    if runtime(sender.app).settings.llm_model:
+    rt = runtime(sender.app)
+    if rt.settings.llm_model:
         # LiteLLM takes seconds to import: pay it now rather than in the first extraction.
         import_litellm()
+        if rt.llm_problem is not None:
+            log.error(
+                "fact extraction cannot work: %s; every extraction fails until it is fixed",
+                rt.llm_problem,
+            )

@@ -1,12 +1,16 @@
 """Engine and session factory; one engine per process, built from settings."""
 
+import asyncio
+
 import sqlalchemy.exc
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 # A call waits at most this long for a connection (opening one, or one free in the pool), so
 # an unreachable database fails calls quickly instead of holding them to their deadline.
@@ -46,6 +50,29 @@ def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
             },
         },
     )
+
+
+def make_probe_engine(database_url: str, timeout: float) -> AsyncEngine:
+    """An engine for health probes: a fresh connection each time, every wait cut at ``timeout``.
+
+    Unpooled, so a probe sees what a new connection would (a restarted server, a full
+    ``max_connections``) and never waits behind the calls' pool.
+    """
+    return create_async_engine(
+        database_url,
+        poolclass=NullPool,
+        connect_args={"timeout": timeout, "command_timeout": timeout},
+    )
+
+
+async def database_answers(engine: AsyncEngine, within: float) -> bool:
+    """Whether Postgres answers ``SELECT 1`` within ``within`` seconds."""
+    try:
+        async with asyncio.timeout(within), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:  # refused, reset, frozen, shutting down: all mean it cannot serve now
+        return False
+    return True
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

