@@ -17,4 +17,5 @@ generate:
 	@scripts/bootstrap.sh dev
 	@.venv/bin/python scripts/generate_protos.py
 	@.venv/bin/python scripts/build_descriptor.py
+	@.venv/bin/python scripts/build_openapi.py
 	@cd clients/ts && npm run --silent generate

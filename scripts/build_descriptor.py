@@ -45,8 +45,12 @@ def proto_files() -> list[str]:
     return [f.relative_to(PROTO_ROOT).as_posix() for f in contract] + list(EXTRA_PROTOS)
 
 
-def build() -> bytes:
-    """The serialized FileDescriptorSet of the contract and everything it imports."""
+def build(*, include_source_info: bool = False) -> bytes:
+    """The serialized FileDescriptorSet of the contract and everything it imports.
+
+    With ``include_source_info`` it carries the comments too (scripts/build_openapi.py reads
+    them); Envoy's copy leaves them out.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "memoire.pb"
         command = [
@@ -56,6 +60,7 @@ def build() -> bytes:
             f"--proto_path={PROTO_ROOT}",
             f"--proto_path={THIRD_PARTY_ROOT}",
             "--include_imports",
+            *(["--include_source_info"] if include_source_info else []),
             f"--descriptor_set_out={out}",
             *proto_files(),
         ]

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from memoire_cli.supervise import Guarded
+
 CONFIG = Path(__file__).resolve().parents[2] / "envoy" / "envoy.yaml"
 LISTENER = "memoire"
 CLUSTER = "memoire_grpc"
@@ -120,6 +122,7 @@ class LocalEnvoy:
     grpc_host: str = LOOPBACK
     descriptor: Path | None = None
     admin_url: str = ""
+    name: str = "envoy"
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -158,6 +161,9 @@ class LocalEnvoy:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Its own process group: stopped by `memoire up` or its watchdog, never by
+                # a Ctrl-C meant for `memoire up`.
+                start_new_session=True,
             )
         try:
             self.port = self._wait_ready(admin_path, timeout)
@@ -194,6 +200,17 @@ class LocalEnvoy:
         (status,) = [s for s in statuses if s["name"] == LISTENER]
         port: int = status["local_address"]["socket_address"]["port_value"]
         return port
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def restart(self) -> None:
+        """Start again on the same port (``start`` took a free one the first time)."""
+        self.stop()
+        self.start()
+
+    def guarded(self) -> Guarded | None:
+        return Guarded(self._process.pid) if self.alive() and self._process else None
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

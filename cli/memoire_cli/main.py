@@ -1,18 +1,17 @@
 """``memoire``: run the stack, administer apps, users and keys, and try the API from a shell."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
-from memoire_cli import envoy, localstack, migrate
+from memoire_cli import calls, envoy, failures, localstack, migrate, supervise
 from memoire_core import logs
 from memoire_core.config import Settings
 
@@ -40,17 +39,34 @@ def cli() -> None:
     """Mémoire, the memory engine for AI agents."""
 
 
+def _fail(failure: failures.Failure) -> NoReturn:
+    """Tell a failure in one line, as click tells a usage error, and exit with its code.
+
+    The codes: 1 a failed call, 2 a bad command line (click's), 3 no server, 4 a refused
+    key, 5 a port in use.
+    """
+    click.echo(f"Error: {failure}", err=True)
+    raise SystemExit(failure.exit_code)
+
+
 # --- running -------------------------------------------------------------------------------
 
 
-def with_local_stack(settings: Settings, stack: list[Any]) -> Settings:
-    """Fill in whatever the settings leave empty from the embedded stack, starting it."""
+def with_local_stack(
+    settings: Settings, stack: list[Any], watchdog: supervise.Watchdog | None = None
+) -> Settings:
+    """Fill in whatever the settings leave empty from the embedded stack, starting it.
+
+    With a ``watchdog``, each process is handed to it the moment it runs.
+    """
     data = settings.data_dir
     updates: dict[str, Any] = {}
     if not settings.database_url:
         postgres = localstack.LocalPostgres(data / "postgres")
         updates["database_url"] = postgres.start()
         stack.append(postgres)
+        if watchdog is not None:
+            watchdog.guard_service(postgres)
         if not localstack.bundled_pgvector_can_index():
             updates["vector_index"] = "none"
     if not settings.redis_url:
@@ -60,6 +76,8 @@ def with_local_stack(settings: Settings, stack: list[Any]) -> Settings:
         updates["redis_url"] = redis.start()
         port_file.write_text(str(redis.port))
         stack.append(redis)
+        if watchdog is not None:
+            watchdog.guard_service(redis)
     if not settings.secret_key.get_secret_value():
         from pydantic import SecretStr  # noqa: PLC0415
 
@@ -110,29 +128,54 @@ async def _local_key(settings: Settings) -> str:
 )
 @click.option("--no-http", is_flag=True, help="Do not start Envoy (JSON/HTTP and gRPC-web).")
 def up(port: int | None, no_worker: bool, http_port: int | None, no_http: bool) -> None:
-    """Run everything locally: Postgres, Redis, migrations, the server, a worker and Envoy."""
+    """Run everything locally: Postgres, Redis, migrations, the server, a worker and Envoy.
+
+    A process of the stack that dies is started again; none outlives this command.
+    """
     base = _for_console(Settings())
     if port is not None:
         base = base.model_copy(update={"grpc_port": port})
+    if not no_http and "trust_forwarded_for" not in base.model_fields_set:
+        # The local Envoy sets x-forwarded-for to the client it saw (envoy/envoy.yaml): the
+        # auth guard then throttles one bad client rather than everyone behind Envoy.
+        base = base.model_copy(update={"trust_forwarded_for": True})
     _setup_logging(base)
-    stack: list[Any] = []
-    worker: subprocess.Popen[bytes] | None = None
     try:
-        settings = with_local_stack(base, stack)
+        # Held until this process ends, however it ends: a second `up` on the same data
+        # would share its Postgres and fight over its ports.
+        lock = supervise.hold_lock(base.data_dir / "up.lock")
+    except failures.Failure as failure:
+        _fail(failure)
+    watchdog = supervise.Watchdog()
+    watchdog.start()
+    stack: list[Any] = []
+    try:
+        settings = with_local_stack(base, stack, watchdog)
         migrate.upgrade(settings.database_url)
         key = _run(_local_key(settings))
         if not no_worker:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "memoire_cli.main", "worker", "--beat"],
-                env=_env_for(settings),
-            )
-        _run(_serve_and_announce(settings, key, None if no_http else http_port or 0))
+            worker = localstack.LocalWorker(_env_for(settings))
+            worker.start()
+            stack.append(worker)
+            watchdog.guard_service(worker)
+        _run(
+            _serve_and_announce(settings, key, None if no_http else http_port or 0, stack, watchdog)
+        )
+    except failures.Failure as failure:
+        _fail(failure)
     finally:
-        if worker is not None:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(15)
         for service in reversed(stack):
             service.stop()
+        watchdog.close()
+        lock.close()
+
+
+def _port_in_use(what: str, port: int, option: str) -> failures.Failure:
+    return failures.Failure(
+        f"port {port} ({what}) is in use, perhaps by another `memoire up`: stop that, or "
+        f"choose another port with {option}",
+        failures.EXIT_PORT_IN_USE,
+    )
 
 
 async def _start_envoy(settings: Settings, grpc_port: int, http_port: int) -> envoy.LocalEnvoy:
@@ -148,6 +191,8 @@ async def _start_envoy(settings: Settings, grpc_port: int, http_port: int) -> en
     try:
         await asyncio.to_thread(proxy.start)
     except RuntimeError:
+        if http_port and not localstack.port_is_free(http_port):
+            raise _port_in_use("HTTP", http_port, "--http-port") from None
         if not remembered:
             raise
         proxy.port = 0  # the port of the last run is taken now
@@ -156,11 +201,26 @@ async def _start_envoy(settings: Settings, grpc_port: int, http_port: int) -> en
     return proxy
 
 
-async def _serve_and_announce(settings: Settings, key: str, http_port: int | None) -> None:
+async def _start_server(settings: Settings) -> Any:
     from memoire_server.app import start  # noqa: PLC0415 - the server's imports are heavy
 
-    running = await start(settings)
-    target = f"{settings.grpc_host}:{running.port}"
+    try:
+        return await start(settings)
+    except RuntimeError as error:
+        if "bind" not in str(error).lower():
+            raise
+        raise _port_in_use("gRPC", settings.grpc_port, "--port or MEMOIRE_GRPC_PORT") from None
+
+
+async def _serve_and_announce(
+    settings: Settings,
+    key: str,
+    http_port: int | None,
+    stack: list[Any],
+    watchdog: supervise.Watchdog,
+) -> None:
+    running = await _start_server(settings)
+    target = calls.local_target(settings.grpc_host, running.port)
     proxy: envoy.LocalEnvoy | None = None
     if http_port is not None:
         try:
@@ -168,7 +228,11 @@ async def _serve_and_announce(settings: Settings, key: str, http_port: int | Non
         except BaseException:
             await running.stop()
             raise
-    http = f"{proxy.url}  (and gRPC-web, through Envoy)" if proxy else "off"
+        watchdog.guard_service(proxy)
+    # The CLI's default --target from now on (calls.default_target).
+    target_file = settings.data_dir / calls.TARGET_FILE
+    target_file.write_text(target)
+    http = f"{proxy.url}  (and gRPC-web and Connect, through Envoy)" if proxy else "off"
     curl = (
         f'      curl -H \'x-api-key: {key}\' -d \'{{"user_id": "user-123", '
         f'"query": "Where do I live?"}}\' {proxy.url}/v1/recall\n'
@@ -191,10 +255,16 @@ async def _serve_and_announce(settings: Settings, key: str, http_port: int | Non
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    supervisor = supervise.Supervisor([*stack, *([proxy] if proxy else [])], watchdog)
+    watching = asyncio.create_task(supervisor.run())
     try:
         await stop.wait()
         click.echo("Stopping ...")
     finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+        target_file.unlink(missing_ok=True)
         if proxy is not None:
             await asyncio.to_thread(proxy.stop)
         await running.stop()
@@ -370,7 +440,30 @@ def _client_key(api_key: str | None) -> str:
     raise click.UsageError("pass --api-key or set MEMOIRE_API_KEY (or run `memoire up` first)")
 
 
-_target = click.option("--target", default="127.0.0.1:50051", show_default=True)
+_target = click.option(
+    "--target",
+    envvar="MEMOIRE_TARGET",
+    default=None,
+    help="host:port of the gRPC server (env MEMOIRE_TARGET; default: the one `memoire up` "
+    "started, else 127.0.0.1 and MEMOIRE_GRPC_PORT).",
+)
+
+
+def _client_target(target: str | None) -> str:
+    if target:
+        return target
+    settings = Settings()
+    return calls.default_target(settings.data_dir, settings.grpc_host, settings.grpc_port)
+
+
+def _answer(call: Callable[[], str]) -> None:
+    """Print a call's reply, or its failure in one line with the exit code scripts test."""
+    try:
+        click.echo(call())
+    except failures.Failure as failure:
+        _fail(failure)
+
+
 _api_key = click.option("--api-key", envvar="MEMOIRE_API_KEY", default=None)
 
 
@@ -382,12 +475,11 @@ _api_key = click.option("--api-key", envvar="MEMOIRE_API_KEY", default=None)
 @_target
 @_api_key
 def ingest(
-    user_id: str, content: str, session: str, role: str, target: str, api_key: str | None
+    user_id: str, content: str, session: str, role: str, target: str | None, api_key: str | None
 ) -> None:
     """Store one message for USER_ID."""
-    from memoire_cli import calls  # noqa: PLC0415
-
-    click.echo(calls.ingest(target, _client_key(api_key), user_id, session, role, content))
+    key, where = _client_key(api_key), _client_target(target)
+    _answer(lambda: calls.ingest(where, key, user_id, session, role, content))
 
 
 @cli.command()
@@ -396,11 +488,10 @@ def ingest(
 @click.option("--limit", default=5, show_default=True)
 @_target
 @_api_key
-def recall(user_id: str, query: str, limit: int, target: str, api_key: str | None) -> None:
+def recall(user_id: str, query: str, limit: int, target: str | None, api_key: str | None) -> None:
     """Recall what USER_ID's memory holds about QUERY."""
-    from memoire_cli import calls  # noqa: PLC0415
-
-    click.echo(calls.recall(target, _client_key(api_key), user_id, query, limit))
+    key, where = _client_key(api_key), _client_target(target)
+    _answer(lambda: calls.recall(where, key, user_id, query, limit))
 
 
 # --- evaluation ----------------------------------------------------------------------------

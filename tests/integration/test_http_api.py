@@ -8,13 +8,12 @@ must reach HTTP clients as the HTTP status of the gRPC code with the google.rpc.
 Rate limits reach HTTP clients as 429 with Retry-After, on a server with limits of its own.
 """
 
+import http.client
 import json
 import struct
 import subprocess
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,11 +81,16 @@ class Reply:
 
 
 class Http:
-    """A JSON client of the HTTP routes, with one API key (or none)."""
+    """A JSON client of the HTTP routes, with one API key (or none).
 
-    def __init__(self, base: str, key: str | None = None) -> None:
+    ``source`` binds the client's socket to that loopback address (127.0.0.0/8), so that
+    Envoy sees a client of its own.
+    """
+
+    def __init__(self, base: str, key: str | None = None, *, source: str = "") -> None:
         self.base = base
         self.key = key
+        self.source = source
 
     def call(
         self,
@@ -103,13 +107,19 @@ class Http:
         sent |= headers or {}
         if body is not None:
             data = json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method, headers=sent)
+        url = urllib.parse.urlsplit(self.base)
+        connection = http.client.HTTPConnection(
+            url.hostname or "127.0.0.1",
+            url.port,
+            timeout=60,
+            source_address=(self.source, 0) if self.source else None,
+        )
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return Reply(response.status, response.headers, response.read())
-        except urllib.error.HTTPError as error:
-            with error:
-                return Reply(error.code, error.headers, error.read())
+            connection.request(method, path, body=data, headers=sent)
+            response = connection.getresponse()
+            return Reply(response.status, response.headers, response.read())
+        finally:
+            connection.close()
 
     def ok(self, method: str, path: str, body: Any = None) -> Any:
         reply = self.call(method, path, body)
@@ -218,6 +228,7 @@ def test_the_walkthrough_calls_every_unary_rpc_through_its_route(app):
     # MemoryService.ExportUser streams; over HTTP the items come as JSON lines.
     exported = user.call("GET", "/v1/users/user-123:export")
     assert exported.status == 200
+    assert exported.headers["content-type"] == "application/x-ndjson"
     items = [json.loads(line) for line in exported.body.splitlines() if line.strip()]
     assert items[0] == {"user": items[0]["user"]}
     assert items[0]["user"]["id"] == "user-123"
@@ -355,12 +366,108 @@ def test_a_path_and_a_body_naming_different_users_are_refused(app):
         ("GET", "/memoire.v1.MemoryService/Recall"),  # a gRPC path, but not a gRPC call
     ],
 )
-def test_an_unknown_path_is_404(app, method, path):
-    assert app.call(method, path).status == 404
+def test_an_unknown_path_is_404_with_a_json_status(app, method, path):
+    reply = app.call(method, path)
+
+    assert reply.status == 404
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json()["code"] == 5  # NOT_FOUND
+    assert reply.reason() == "ROUTE_NOT_FOUND"
 
 
-def test_an_unknown_query_parameter_is_refused(app):
-    assert app.call("GET", "/v1/conscious?user_id=u1&bogus=1").status == 400
+@pytest.mark.parametrize(
+    ("path", "body", "names"),
+    [
+        ("/v1/recall", b'{"user_id": "u1", "query": ', "Unexpected"),  # not JSON
+        ("/v1/recall", b'{"user_id": "u1", "query": 5}', "query"),  # a number for a string
+        ("/v1/recall", b'{"user_id": "u1", "query": "x", "limit": "many"}', "limit"),
+        ("/v1/ingest", b'{"messages": [{"role": "ROLE_BOSS", "content": "x"}]}', "ROLE_BOSS"),
+    ],
+)
+def test_a_body_envoy_cannot_read_is_a_400_json_status(app, path, body, names):
+    reply = app.call("POST", path, data=body, headers={"content-type": "application/json"})
+
+    assert reply.status == 400
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json()["code"] == 3  # INVALID_ARGUMENT
+    assert names in reply.json()["message"]
+    assert reply.reason() == "REQUEST_MALFORMED"
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("user_id=u1&curent_view_only=true", "curent_view_only"),  # a typo
+        ("user_id=u1&kind=MEMORY_KIND_NOPE", "MEMORY_KIND_NOPE"),  # no such enum value
+        ("user_id=u1&page_size=lots", "page_size"),
+    ],
+)
+def test_a_query_parameter_envoy_cannot_read_is_a_400_json_status(app, query, names):
+    reply = app.call("GET", f"/v1/memories?{query}")
+
+    assert reply.status == 400
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json()["code"] == 3
+    assert names in reply.json()["message"]
+
+
+def test_an_unknown_body_field_is_ignored_as_proto_json_does(app):
+    # A documented choice: Envoy 1.40's transcoder has no switch to refuse unknown body fields
+    # (only query parameters), and proto3 JSON parsers skip them so that old servers accept
+    # newer clients. A misspelt field therefore reads as absent: here, no limit at all.
+    app.post("/v1/memories", {"user_id": "u2", "facts": [{"content": f"fact {i}"} for i in "ab"]})
+
+    reply = app.post("/v1/recall", {"user_id": "u2", "query": "fact", "limt": 1})
+
+    assert len(reply["hits"]) == 2
+
+
+def test_headers_too_large_are_a_431_json_status(app):
+    reply = app.call("GET", "/v1/conscious?user_id=u1", headers={"x-padding": "a" * 20_000})
+
+    assert reply.status == 431
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json()["code"] == 3
+    assert reply.reason() == "HEADERS_TOO_LARGE"
+
+
+def test_an_export_is_newline_delimited_json(app):
+    app.post("/v1/memories", {"user_id": "u3", "facts": [{"content": "Likes figs"}]})
+
+    reply = app.call("GET", "/v1/users/u3:export")
+
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "application/x-ndjson"
+    lines = [json.loads(line) for line in reply.body.splitlines()]
+    assert lines[0]["user"]["id"] == "u3"
+    assert [item["memory"]["content"] for item in lines if "memory" in item] == ["Likes figs"]
+
+
+# The server sends its response headers (with x-request-id) before the status of a failed
+# stream, so the transcoder has already answered 200 by the time the error arrives. Fixed by
+# sending the request id in the trailers of a failure (server/memoire_server/telemetry.py),
+# which makes the reply trailers-only: then Envoy answers with the status's HTTP code.
+SERVER_SENDS_HEADERS_BEFORE_A_STREAM_FAILS = pytest.mark.xfail(
+    strict=True, reason="needs the server to fail a stream before sending headers"
+)
+
+
+@SERVER_SENDS_HEADERS_BEFORE_A_STREAM_FAILS
+def test_an_export_without_a_key_is_401(envoy_url):
+    reply = Http(envoy_url).call("GET", "/v1/users/u3:export")
+
+    assert reply.status == 401
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.reason() == "API_KEY_INVALID"
+
+
+@SERVER_SENDS_HEADERS_BEFORE_A_STREAM_FAILS
+def test_an_export_of_an_unknown_user_is_404(app):
+    reply = app.call("GET", "/v1/users/nobody-at-all:export")
+
+    assert reply.status == 404
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.reason() == "USER_NOT_FOUND"
 
 
 # --- browsers ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ package (the ``local`` extra). The descriptor inline in the config must match pr
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,47 @@ def test_the_transcoder_serves_every_service_of_the_contract(fresh_descriptor):
         for service in file.service
     }
     assert sorted(transcoder(envoy.load())["services"]) == sorted(services)
+
+
+def route_for(config: dict[str, Any], path: str) -> dict[str, Any]:
+    """The route Envoy picks for a gRPC path: the first whose match fits (path, prefix, regex)."""
+    (chain,) = envoy.listener(config)["filter_chains"]
+    (manager,) = chain["filters"]
+    (host,) = manager["typed_config"]["route_config"]["virtual_hosts"]
+    for route in host["routes"]:
+        match = route["match"]
+        regex = match.get("safe_regex", {}).get("regex")
+        if (
+            match.get("path") == path
+            or ("prefix" in match and path.startswith(match["prefix"]))
+            or (regex is not None and re.fullmatch(regex, path))
+        ):
+            action: dict[str, Any] = route["route"]
+            return action
+    raise AssertionError(f"no route for {path}")
+
+
+def test_streams_have_no_route_timeout_and_long_ones_no_idle_timer(fresh_descriptor):
+    files = descriptor_set(fresh_descriptor.read_bytes()).file
+    streams = {
+        f"/{file.package}.{service.name}/{method.name}": method.client_streaming
+        for file in files
+        if file.package == "memoire.v1"
+        for service in file.service
+        for method in service.method
+        if method.client_streaming or method.server_streaming
+    }
+    # Health/Watch sends nothing while nothing changes; ObserveChat waits for the next turn.
+    streams["/grpc.health.v1.Health/Watch"] = True
+    assert "/memoire.v1.MemoryService/ObserveChat" in streams
+    for path, waits_for_the_client in streams.items():
+        route = route_for(envoy.load(), path)
+        assert route["timeout"] == "0s", path
+        if waits_for_the_client:
+            assert route["idle_timeout"] == "0s", path
+
+
+def test_the_cluster_is_health_checked_over_grpc():
+    (cluster,) = envoy.load()["static_resources"]["clusters"]
+    (check,) = cluster["health_checks"]
+    assert "grpc_health_check" in check

@@ -11,7 +11,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import type { CallOptions, Client, Interceptor, Transport } from "@connectrpc/connect";
-import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb.js";
 import { AccountService, CreateAppRequestSchema } from "./gen/memoire/v1/account_service_pb.js";
@@ -75,15 +75,17 @@ export interface MemoireOptions {
   /**
    * `"grpc"`: HTTP/2 gRPC to the server (Node only; every RPC including ObserveChat).
    * `"grpc-web"`: gRPC-web over fetch through Envoy (browsers and Node; unary RPCs only).
+   * `"connect"`: the Connect protocol (binary) over fetch through Envoy, which bridges it to
+   * gRPC (browsers and Node; unary RPCs only).
    * Or any connect `Transport` (the API key is added to its calls; `interceptors` and `fetch`
    * are the transport's own business then). Defaults to `"grpc-web"` when only `baseUrl` is given, else `"grpc"`.
    */
-  transport?: "grpc" | "grpc-web" | Transport;
+  transport?: "grpc" | "grpc-web" | "connect" | Transport;
   /** Deadline of each unary call; default 30 s. Streams have none unless given one. */
   timeoutMs?: number;
   /** More connect interceptors, run after the one that adds the API key. */
   interceptors?: Interceptor[];
-  /** The fetch of the gRPC-web transport; defaults to `globalThis.fetch`. */
+  /** The fetch of the gRPC-web and Connect transports; defaults to `globalThis.fetch`. */
   fetch?: typeof globalThis.fetch;
 }
 
@@ -238,15 +240,15 @@ export class MemoireError extends ConnectError {
 
   constructor(error: ConnectError) {
     super(error.rawMessage, error.code, error.metadata, undefined, error.cause ?? error);
-    this.details = error.details;
-    const info = error.findDetails(ErrorInfoSchema)[0];
+    this.details = error.details.map(bareTypeName);
+    const info = this.findDetails(ErrorInfoSchema)[0];
     this.reason = info?.reason ?? "";
     this.domain = info?.domain ?? "";
-    this.fieldViolations = error
+    this.fieldViolations = this
       .findDetails(BadRequestSchema)
       .flatMap((bad) => bad.fieldViolations)
       .map(({ field, description }) => ({ field, description }));
-    const retry = error.findDetails(RetryInfoSchema)[0]?.retryDelay;
+    const retry = this.findDetails(RetryInfoSchema)[0]?.retryDelay;
     this.retryDelayMs = retry ? durationMs(retry) : undefined;
   }
 
@@ -262,6 +264,18 @@ export class MemoireError extends ConnectError {
     }
     return new MemoireError(ConnectError.from(value));
   }
+}
+
+/**
+ * An error detail named as the Connect protocol names it (`google.rpc.ErrorInfo`): Envoy's
+ * Connect-gRPC bridge passes on the full type URL (`type.googleapis.com/google.rpc.ErrorInfo`),
+ * which `findDetails` would not recognise.
+ */
+function bareTypeName(detail: ConnectError["details"][number]): ConnectError["details"][number] {
+  if (!("type" in detail)) {
+    return detail;
+  }
+  return { ...detail, type: detail.type.replace(/^type\.googleapis\.com\//, "") };
 }
 
 /** The ErrorInfo reason of any error from a Mémoire call ("" when there is none). */
@@ -327,12 +341,24 @@ export function createMemoire(options: MemoireOptions = {}): Memoire {
         interceptors,
         ...(options.fetch ? { fetch: options.fetch } : {}),
       });
+    } else if (kind === "connect") {
+      // Binary: Envoy's Connect bridge hands the message to the server as gRPC, which the
+      // server only reads as protobuf.
+      transport = createConnectTransport({
+        baseUrl,
+        interceptors,
+        useBinaryFormat: true,
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      });
     } else if (kind === "grpc") {
       const grpc = lazyGrpcTransport(baseUrl, interceptors);
       transport = grpc.transport;
       close = grpc.close;
     } else {
-      throw new ConnectError(`unknown transport ${String(kind)}; use "grpc" or "grpc-web"`, Code.InvalidArgument);
+      throw new ConnectError(
+        `unknown transport ${String(kind)}; use "grpc", "grpc-web" or "connect"`,
+        Code.InvalidArgument,
+      );
     }
   }
   const memory = createClient(MemoryService, transport);
@@ -432,10 +458,10 @@ export function createMemoire(options: MemoireOptions = {}): Memoire {
         o,
       ),
     observeChat: (o) => {
-      if (kind === "grpc-web") {
+      if (kind === "grpc-web" || kind === "connect") {
         throw new MemoireError(
           new ConnectError(
-            'ObserveChat is a bidirectional stream, which gRPC-web cannot carry; use transport "grpc"',
+            `ObserveChat is a bidirectional stream, which ${kind} over fetch cannot carry; use transport "grpc"`,
             Code.Unimplemented,
           ),
         );

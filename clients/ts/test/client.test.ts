@@ -52,6 +52,7 @@ async function failure(call: () => Promise<unknown>): Promise<MemoireError> {
 const TRANSPORTS: [string, MemoireOptions][] = [
   ["gRPC, straight to the server", { target: TARGET, transport: "grpc" }],
   ["gRPC-web, through Envoy", { baseUrl: HTTP_URL, transport: "grpc-web" }],
+  ["Connect, through Envoy", { baseUrl: HTTP_URL, transport: "connect" }],
 ];
 
 for (const [name, options] of TRANSPORTS) {
@@ -333,13 +334,15 @@ describe("ObserveChat over gRPC", () => {
     }, MemoireError);
   });
 
-  test("gRPC-web cannot carry the bidirectional stream: observeChat says so", () => {
-    const web = createMemoire({ baseUrl: HTTP_URL, apiKey: API_KEY, transport: "grpc-web" });
-    assert.throws(
-      () => web.observeChat(),
-      (e: unknown) => e instanceof MemoireError && e.code === Code.Unimplemented,
-    );
-  });
+  for (const transport of ["grpc-web", "connect"] as const) {
+    test(`${transport} cannot carry the bidirectional stream: observeChat says so`, () => {
+      const web = createMemoire({ baseUrl: HTTP_URL, apiKey: API_KEY, transport });
+      assert.throws(
+        () => web.observeChat(),
+        (e: unknown) => e instanceof MemoireError && e.code === Code.Unimplemented,
+      );
+    });
+  }
 });
 
 test("any connect Transport can be given; the API key is added to its calls", async () => {
