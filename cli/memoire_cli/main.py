@@ -14,6 +14,7 @@ import click
 from memoire_cli import calls, envoy, failures, localstack, migrate, supervise
 from memoire_core import logs
 from memoire_core.config import Settings
+from memoire_core.errors import ConfigurationError
 
 T = TypeVar("T")
 LOCAL_APP = "local"
@@ -291,6 +292,8 @@ def serve() -> None:
 
     try:
         _run(main())
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from None
     finally:
         for service in reversed(stack):
             service.stop()

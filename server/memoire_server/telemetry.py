@@ -104,7 +104,7 @@ class _Call:
     tracer: Tracer | None
 
     @asynccontextmanager
-    async def observed(self, context: Ctx) -> AsyncIterator[_Answering]:
+    async def observed(self, context: Ctx, *, stream: bool = False) -> AsyncIterator[_Answering]:
         """Time the call and record its status however it ends: returned, aborted, cancelled.
 
         Yields the context to hand to the handler, which adds the request id to the headers.
@@ -122,7 +122,7 @@ class _Call:
                 "memoire.request_id": self.request_id,
             },
         ) as span:
-            answering = _Answering(context, self.request_id)
+            answering = _Answering(context, self.request_id, stream=stream)
             try:
                 yield answering
                 await answering.headers_sent()
@@ -172,9 +172,10 @@ class _Answering:
     goes alone before the first response or the status. Everything else is the real context.
     """
 
-    def __init__(self, context: Ctx, request_id: str) -> None:
+    def __init__(self, context: Ctx, request_id: str, *, stream: bool = False) -> None:
         self._context = context
         self._request_id = request_id
+        self._stream = stream
         self._sent = False
 
     def __getattr__(self, name: str) -> Any:
@@ -198,8 +199,14 @@ class _Answering:
     async def abort(
         self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()
     ) -> None:
-        with suppress(Exception):  # the caller may be gone; the status still has to be set
-            await self.headers_sent()
+        if self._stream and not self._sent:
+            # A stream failing before its first item is a trailers-only reply, the id in its
+            # trailers: headers sent first would make Envoy's transcoder commit to HTTP 200.
+            self._sent = True
+            trailing_metadata = (*trailing_metadata, (REQUEST_ID_HEADER, self._request_id))
+        else:
+            with suppress(Exception):  # the caller may be gone; the status still has to be set
+                await self.headers_sent()
         await self._context.abort(code, details, trailing_metadata)
 
 
@@ -213,7 +220,7 @@ def _observe_single(call: _Call, inner: Callable[[Any, Any], Awaitable[Any]]) ->
 
 def _observe_stream(call: _Call, inner: Callable[[Any, Any], AsyncIterator[Any]]) -> Behaviour:
     async def behaviour(request: Any, context: Ctx) -> AsyncIterator[Any]:
-        async with call.observed(context) as answering:
+        async with call.observed(context, stream=True) as answering:
             async for response in inner(request, answering):
                 await answering.headers_sent()
                 yield response

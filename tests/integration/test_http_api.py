@@ -443,16 +443,6 @@ def test_an_export_is_newline_delimited_json(app):
     assert [item["memory"]["content"] for item in lines if "memory" in item] == ["Likes figs"]
 
 
-# The server sends its response headers (with x-request-id) before the status of a failed
-# stream, so the transcoder has already answered 200 by the time the error arrives. Fixed by
-# sending the request id in the trailers of a failure (server/memoire_server/telemetry.py),
-# which makes the reply trailers-only: then Envoy answers with the status's HTTP code.
-SERVER_SENDS_HEADERS_BEFORE_A_STREAM_FAILS = pytest.mark.xfail(
-    strict=True, reason="needs the server to fail a stream before sending headers"
-)
-
-
-@SERVER_SENDS_HEADERS_BEFORE_A_STREAM_FAILS
 def test_an_export_without_a_key_is_401(envoy_url):
     reply = Http(envoy_url).call("GET", "/v1/users/u3:export")
 
@@ -461,7 +451,6 @@ def test_an_export_without_a_key_is_401(envoy_url):
     assert reply.reason() == "API_KEY_INVALID"
 
 
-@SERVER_SENDS_HEADERS_BEFORE_A_STREAM_FAILS
 def test_an_export_of_an_unknown_user_is_404(app):
     reply = app.call("GET", "/v1/users/nobody-at-all:export")
 
