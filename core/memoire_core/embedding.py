@@ -390,17 +390,23 @@ def _quantise(model: Any) -> bytes:
         quantize_dynamic,
     )
 
-    with tempfile.TemporaryDirectory(prefix="memoire-e5-") as folder:
-        output = Path(folder) / "e5-int8.onnx"
-        quantize_dynamic(
-            model,
-            output,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            # Shape inference does not type the outputs of contrib operators.
-            extra_options={"DefaultTensorType": TensorProto.FLOAT},
-        )
-        return output.read_bytes()
+    # The quantiser logs a line per tensor at INFO on the root logger: hundreds of lines in
+    # the middle of a server's start. Only warnings and errors are let through meanwhile.
+    logging.disable(logging.INFO)
+    try:
+        with tempfile.TemporaryDirectory(prefix="memoire-e5-") as folder:
+            output = Path(folder) / "e5-int8.onnx"
+            quantize_dynamic(
+                model,
+                output,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                # Shape inference does not type the outputs of contrib operators.
+                extra_options={"DefaultTensorType": TensorProto.FLOAT},
+            )
+            return output.read_bytes()
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 class OnnxE5Embedder:
@@ -597,13 +603,19 @@ def import_litellm() -> Any:
     return litellm
 
 
+def default_model_cache() -> Path:
+    """The user's cache folder for converted models, shared by every stack they run."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "memoire" / "models"
+
+
 def make_embedder(settings: Settings) -> Embedder:
     """Build the embedder the settings name."""
     model = settings.embedding_model
     if model == LOCAL_E5:
         return LocalE5Embedder()
     if model == LOCAL_E5_ONNX:
-        cache = settings.embedding_cache_dir or settings.data_dir / "models"
+        cache = settings.embedding_cache_dir or default_model_cache()
         return OnnxE5Embedder(cache_dir=Path(cache))
     if model.startswith("litellm/"):
         if settings.embedding_dimensions <= 0:

@@ -23,7 +23,7 @@ from memoire_core.config import Settings
 from memoire_core.db.engine import make_engine, make_reader_factory, make_session_factory
 from memoire_core.embedding import Embedder, make_embedder
 from memoire_core.ratelimit import RateLimiter
-from memoire_core.services.embedding import embed_owed, prepare_model
+from memoire_core.services.embedding import adopt_model, embed_owed, prepare_model
 from memoire_server import reflection
 from memoire_server.account_service import AccountService
 from memoire_server.context import AppContext
@@ -96,6 +96,7 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
     if embedder is None:
         embedder = make_embedder(settings)
     indexed = await prepare_model(sessions, embedder, index=settings.vector_index == "hnsw")
+    await adopt_model(sessions, embedder)
     if settings.vector_index == "hnsw" and not indexed:
         settings = settings.model_copy(update={"vector_index": "none"})
     app = AppContext(

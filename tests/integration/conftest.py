@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from memoire_cli import localstack, migrate
 from memoire_core.config import Settings
-from memoire_core.embedding import Embedder, LocalE5Embedder
+from memoire_core.embedding import Embedder, OnnxE5Embedder
 from memoire_core.services.accounts import create_app_with_key
 from memoire_server.app import Running, start
 
@@ -59,9 +59,14 @@ def redis_server(scratch: Path) -> Iterator[localstack.LocalRedis]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return LocalE5Embedder()
+@pytest.fixture(scope="session", autouse=True)
+def embedder(scratch: Path) -> Iterator[Embedder]:
+    """The default embedder (``MEMOIRE_EMBEDDING_MODEL``'s default), its model converted once
+    for the run and shared with the servers and commands the tests start as processes."""
+    path = scratch / "models"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MEMOIRE_EMBEDDING_CACHE_DIR", str(path))
+        yield OnnxE5Embedder(cache_dir=path)
 
 
 class LoopThread:
@@ -100,10 +105,10 @@ def make_settings(database_url: str, redis_url: str = "", **overrides: Any) -> S
         "rate_limit_streams_per_second",
     ):
         overrides.setdefault(limit, 0)
+    overrides.setdefault("secret_key", SecretStr(secrets.token_urlsafe(32)))
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
-        secret_key=SecretStr(secrets.token_urlsafe(32)),
         grpc_port=0,
         db_pool_size=4,
         **overrides,

@@ -5,11 +5,12 @@ Every test drives the real `memoire` command as a subprocess, as a person or a s
 
 import json
 import os
+import queue
 import re
-import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -62,15 +63,25 @@ def start_stack(data_dir: Path, *args: str) -> Stack:
         text=True,
         env=stack_env(data_dir),
     )
+    # Lines are read on a thread: select() on the pipe would miss lines already read into the
+    # text wrapper's buffer (the banner often arrives in one piece with the line before it).
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    output = proc.stdout
+
+    def read() -> None:
+        for line in output:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
     seen = ""
     deadline = time.monotonic() + 90
-    assert proc.stdout is not None
     while "Stop with Ctrl-C" not in seen:
-        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready or proc.poll() is not None:
+        try:
+            seen += lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
             proc.kill()
-            raise AssertionError(f"memoire up did not come up; printed:\n{seen}")
-        seen += proc.stdout.readline()
+            raise AssertionError(f"memoire up did not come up; printed:\n{seen}") from None
     target = re.search(r"gRPC:\s+(\S+)", seen)
     http = re.search(r"HTTP/JSON:\s+(\S+)", seen)
     key = re.search(r"API key:\s+(\S+)", seen)

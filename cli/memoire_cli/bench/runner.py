@@ -32,9 +32,10 @@ from memoire_cli.bench import (
     steady,
 )
 from memoire_cli.bench.levels import Levels
+from memoire_core.config import Settings
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.repos import accounts as accounts_repo
-from memoire_core.embedding import Embedder, LocalE5Embedder, Vector
+from memoire_core.embedding import Embedder, Vector, make_embedder
 from memoire_core.services.accounts import create_app_with_key
 from memoire_core.services.recall import Ranking
 
@@ -205,7 +206,8 @@ async def _measure(
 ) -> dict[str, Any]:
     secret = localstack.local_secret(scratch)
     app_id, key = await _bench_key(url, secret)
-    embedder = LocalE5Embedder()
+    # The model the server's settings choose, its converted weights kept where the server's are.
+    embedder = make_embedder(Settings(data_dir=scratch / "server"))
     corpus_info = await _seed(options, progress, scratch, url, app_id, embedder)
     rng = random.Random(options.seed)  # noqa: S311 - a reproducible workload
     episodes, _ = corpus.pool_texts(options.seed, options.pool)

@@ -52,6 +52,24 @@ async def embed_owed(
     return len(owed)
 
 
+async def adopt_model(sessions: async_sessionmaker[AsyncSession], embedder: Embedder) -> int:
+    """Make every memory embedded with another model owe a vector of this one.
+
+    Switching models is a re-embed: vectors of different models are not comparable, so
+    until its new vector is stored a memory is found by its words alone. Returns how many
+    memories now owe one.
+    """
+    async with sessions() as db, db.begin():
+        owed = await repo.owe_vectors_of(db, embedder.model)
+    if owed:
+        log.warning(
+            "embedding model is now %s: %d memories will be embedded again in the background",
+            embedder.model,
+            owed,
+        )
+    return owed
+
+
 def hnsw_crashes(configure: str | None, cpu_flags: frozenset[str] | None) -> bool:
     """Whether the connected pgvector is known to crash running HNSW on its server's CPU.
 

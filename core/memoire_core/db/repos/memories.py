@@ -356,6 +356,16 @@ async def owed_embeddings(db: AsyncSession, limit: int) -> list[Owed]:
     return [Owed(r.id, r.user_id, r.content, r.created_at) for r in rows]
 
 
+async def owe_vectors_of(db: AsyncSession, model: str) -> int:
+    """Mark every memory embedded with another model as owing a vector of ``model``."""
+    result = await db.execute(
+        update(memories)
+        .where(memories.c.embedded_with.is_not(None), memories.c.embedded_with != model)
+        .values(embedded_with=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def store_embeddings(
     db: AsyncSession,
     model: str,
