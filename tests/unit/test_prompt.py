@@ -1,10 +1,11 @@
 """The prompt block quotes memories as data, so stored text cannot act as an instruction."""
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from memoire_core import prompt
-from memoire_core.domain import Kind, MemoryView, Temporal
+from memoire_core.domain import Kind, MemoryView, Role, Temporal
 
 
 def fact(content: str, slot: str = "", current: bool = True) -> MemoryView:
@@ -58,3 +59,35 @@ def test_a_memory_is_listed_once_even_if_both_conscious_and_recalled():
 
 def test_facts_that_no_longer_hold_are_marked():
     assert "no longer true" in prompt.render([fact("Lived in NYC", current=False)])
+
+
+def episode(content: str, role: Role = Role.USER) -> MemoryView:
+    return replace(fact(content), kind=Kind.EPISODE, temporal=None, essential=False, role=role)
+
+
+def test_episodes_are_listed_apart_from_facts_with_who_said_them():
+    block = prompt.render(
+        [fact("Lives in Austin", "location.home")],
+        [episode("I live in Austin, Texas now."), episode("Got it.", Role.ASSISTANT)],
+    )
+    facts, episodes = block.split(f"{prompt.EPISODES}:")
+    assert f"{prompt.FACTS}:" in facts and "Lives in Austin" in facts
+    assert "I live in Austin" not in facts
+    assert '"I live in Austin, Texas now." (user said on 2026-01-01)' in episodes
+    assert '"Got it." (assistant said on 2026-01-01)' in episodes
+
+
+def test_episodes_alone_are_never_titled_as_facts():
+    block = prompt.render([], [episode("Where do I live?"), episode("I live in Austin.")])
+    assert prompt.FACTS not in block and f"{prompt.EPISODES}:" in block
+
+
+def test_the_same_text_is_listed_once_even_from_two_memories():
+    reply = "Got it, thanks for telling me."
+    block = prompt.render([], [episode(reply, Role.ASSISTANT), episode(reply, Role.ASSISTANT)])
+    assert block.count(reply) == 1
+
+
+def test_recalled_facts_join_the_essentials_under_the_facts_heading():
+    block = prompt.render([fact("Is vegetarian")], [fact("Plays the cello")])
+    assert block.count(f"{prompt.FACTS}:") == 1 and "Plays the cello" in block

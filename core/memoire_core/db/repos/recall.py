@@ -475,3 +475,27 @@ async def neighbours(
     params = {"user_id": user_id, "anchor_ids": anchor_ids, **filters.params()}
     rows = await db.execute(_neighbours_template(filters.shape()), params)
     return [Neighbour(r.anchor_id, r.id, bool(r.after_anchor), _standing(r)) for r in rows]
+
+
+# The user's latest messages whose said times are compared (ingest order and said order differ
+# only when a batch or an import is out of order).
+LATEST_SAID_POOL = 20
+
+_RECENT = (
+    select(memories.c.valid_from)
+    .where(
+        memories.c.user_id == bindparam("user_id", type_=UUID(as_uuid=True)),
+        memories.c.kind == Kind.EPISODE.value,
+    )
+    .order_by(memories.c.created_at.desc(), memories.c.id.desc())
+    .limit(LATEST_SAID_POOL)
+    .subquery("recent")
+)
+_LATEST_SAID = select(func.max(_RECENT.c.valid_from))
+
+
+async def latest_said_at(db: AsyncSession, user_id: uuid.UUID) -> datetime | None:
+    """When the user's conversation last spoke: the latest said time among the episodes stored
+    last, read through the user's (created_at, id) index, never every memory of the user."""
+    value = (await db.execute(_LATEST_SAID, {"user_id": user_id})).scalar_one()
+    return value if isinstance(value, datetime) else None
