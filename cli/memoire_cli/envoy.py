@@ -82,11 +82,13 @@ def render(
     admin_port: int = 0,
     descriptor: Path | None = None,
     source: Path = CONFIG,
+    inspector_port: int | None = None,
 ) -> dict[str, Any]:
     """The compose config, listening on the loopback and sending to ``grpc_host:grpc_port``.
 
     Port 0 lets the kernel pick (read the real ports from the admin API). With ``descriptor``
     the transcoder reads that descriptor set file instead of the copy inline in the config.
+    With ``inspector_port``, ``/inspector/`` is the memory inspector's static server there.
     """
     config = load(source)
     config["admin"]["address"]["socket_address"] = {"address": LOOPBACK, "port_value": admin_port}
@@ -96,7 +98,54 @@ def render(
         transcoder = _named(http_filters(config), TRANSCODER)["typed_config"]
         transcoder.pop("proto_descriptor_bin", None)
         transcoder["proto_descriptor"] = str(descriptor.resolve())
+    if inspector_port is not None:
+        add_inspector(config, inspector_port)
     return config
+
+
+INSPECTOR_CLUSTER = "memoire_inspector"
+
+
+def add_inspector(config: dict[str, Any], port: int) -> None:
+    """Serve the memory inspector from the static server at ``port``, on the API's origin.
+
+    Two routes ahead of the API's, both with the JSON transcoder off (it runs before the
+    router and answers 404 for a path no RPC maps to): ``/inspector`` redirects to
+    ``/inspector/``, and ``/inspector/...`` goes to the static server.
+    """
+    endpoint = {"address": {"socket_address": {"address": LOOPBACK, "port_value": port}}}
+    config["static_resources"]["clusters"].append(
+        {
+            "name": INSPECTOR_CLUSTER,
+            "type": "STATIC",
+            "connect_timeout": "2s",
+            "load_assignment": {
+                "cluster_name": INSPECTOR_CLUSTER,
+                "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}],
+            },
+        }
+    )
+    (chain,) = listener(config)["filter_chains"]
+    (manager,) = chain["filters"]
+    (host,) = manager["typed_config"]["route_config"]["virtual_hosts"]
+    no_transcoder = {
+        TRANSCODER: {
+            "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+            "disabled": True,
+        }
+    }
+    host["routes"][:0] = [
+        {
+            "match": {"path": "/inspector"},
+            "redirect": {"path_redirect": "/inspector/"},
+            "typed_per_filter_config": no_transcoder,
+        },
+        {
+            "match": {"prefix": "/inspector/"},
+            "route": {"cluster": INSPECTOR_CLUSTER, "timeout": "10s"},
+            "typed_per_filter_config": no_transcoder,
+        },
+    ]
 
 
 def _upstream_host(grpc_host: str) -> str:
@@ -121,6 +170,7 @@ class LocalEnvoy:
     port: int = 0
     grpc_host: str = LOOPBACK
     descriptor: Path | None = None
+    inspector_port: int | None = None
     admin_url: str = ""
     name: str = "envoy"
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
@@ -140,6 +190,7 @@ class LocalEnvoy:
             grpc_host=_upstream_host(self.grpc_host),
             http_port=self.port,
             descriptor=self.descriptor,
+            inspector_port=self.inspector_port,
         )
         config_path.write_text(json.dumps(config, indent=1))
         with (self.work_dir / "envoy.log").open("ab") as log:

@@ -11,7 +11,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from memoire_cli import calls, envoy, failures, localstack, migrate, supervise
+from memoire_cli import calls, envoy, failures, inspector, localstack, migrate, supervise
 from memoire_core import logs
 from memoire_core.config import Settings
 from memoire_core.errors import ConfigurationError
@@ -179,8 +179,11 @@ def _port_in_use(what: str, port: int, option: str) -> failures.Failure:
     )
 
 
-async def _start_envoy(settings: Settings, grpc_port: int, http_port: int) -> envoy.LocalEnvoy:
-    """Envoy in front of the server; port 0 reuses the last run's port, or takes a free one."""
+async def _start_envoy(
+    settings: Settings, grpc_port: int, http_port: int, inspector_port: int
+) -> envoy.LocalEnvoy:
+    """Envoy in front of the server and the inspector's pages; port 0 reuses the last run's
+    port, or takes a free one."""
     port_file = settings.data_dir / "envoy.port"
     remembered = int(port_file.read_text()) if not http_port and port_file.exists() else 0
     proxy = envoy.LocalEnvoy(
@@ -188,6 +191,7 @@ async def _start_envoy(settings: Settings, grpc_port: int, http_port: int) -> en
         grpc_port,
         port=http_port or remembered,
         grpc_host=settings.grpc_host,
+        inspector_port=inspector_port,
     )
     try:
         await asyncio.to_thread(proxy.start)
@@ -223,10 +227,14 @@ async def _serve_and_announce(
     running = await _start_server(settings)
     target = calls.local_target(settings.grpc_host, running.port)
     proxy: envoy.LocalEnvoy | None = None
+    pages: inspector.InspectorServer | None = None
     if http_port is not None:
+        pages = inspector.InspectorServer()
         try:
-            proxy = await _start_envoy(settings, running.port, http_port)
+            await asyncio.to_thread(pages.start)
+            proxy = await _start_envoy(settings, running.port, http_port, pages.port)
         except BaseException:
+            pages.stop()
             await running.stop()
             raise
         watchdog.guard_service(proxy)
@@ -234,6 +242,7 @@ async def _serve_and_announce(
     target_file = settings.data_dir / calls.TARGET_FILE
     target_file.write_text(target)
     http = f"{proxy.url}  (and gRPC-web and Connect, through Envoy)" if proxy else "off"
+    pages_line = f"  Inspector: {proxy.url}/inspector/\n" if proxy else ""
     curl = (
         f'      curl -H \'x-api-key: {key}\' -d \'{{"user_id": "user-123", '
         f'"query": "Where do I live?"}}\' {proxy.url}/v1/recall\n'
@@ -244,6 +253,7 @@ async def _serve_and_announce(
         f"\nMémoire is up.\n"
         f"  gRPC:      {target}\n"
         f"  HTTP/JSON: {http}\n"
+        f"{pages_line}"
         f"  API key:   {key}  (kept in {settings.data_dir / 'local_api_key'})\n"
         f"  Postgres:  {settings.database_url}\n"
         f"  Redis:     {settings.redis_url}\n"
@@ -256,7 +266,9 @@ async def _serve_and_announce(
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    supervisor = supervise.Supervisor([*stack, *([proxy] if proxy else [])], watchdog)
+    supervisor = supervise.Supervisor(
+        [*stack, *([proxy] if proxy else []), *([pages] if pages else [])], watchdog
+    )
     watching = asyncio.create_task(supervisor.run())
     try:
         await stop.wait()
@@ -268,6 +280,8 @@ async def _serve_and_announce(
         target_file.unlink(missing_ok=True)
         if proxy is not None:
             await asyncio.to_thread(proxy.stop)
+        if pages is not None:
+            pages.stop()
         await running.stop()
 
 

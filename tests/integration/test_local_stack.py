@@ -350,3 +350,11 @@ def test_no_process_outlives_memoire_up(scratch, how):
         lambda: not [n for n, pid in processes.items() if running(pid)] or None, timeout=60
     )
     assert left
+
+
+def test_memoire_up_serves_the_memory_inspector_beside_the_api(stack: Stack):
+    with urllib.request.urlopen(f"{stack.http}/inspector/", timeout=10) as page:
+        body = page.read().decode()
+        assert page.status == 200
+        assert page.headers["content-type"].startswith("text/html")
+    assert "<html" in body.lower() and "inspector" in body.lower()
