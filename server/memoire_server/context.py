@@ -19,7 +19,7 @@ from memoire_core.domain import IngestResult, JobState, Principal
 from memoire_core.embedding import Embedder
 from memoire_core.errors import PermissionDenied, Unauthenticated
 from memoire_core.ratelimit import RateLimiter
-from memoire_core.services.access import authenticate
+from memoire_core.services.access import authenticate, lookup_name
 from memoire_core.services.recall import CorpusStatsCache, Ranking
 from memoire_core.slots import SlotRegistry
 from memoire_server.callers import KnownCallers
@@ -98,6 +98,7 @@ class AppContext:
         ``user_id``, the user the call names, is looked up with the key (``Principal.named``).
         """
         presented = presented_key(context)
+        named = lookup_name(user_id, self.settings.limits)
         async with contextlib.AsyncExitStack() as stack:
             for attempt in (1, 2):
                 opened = contextlib.AsyncExitStack()
@@ -107,7 +108,7 @@ class AppContext:
                 if not read_only:
                     await opened.enter_async_context(db.begin())
                 try:
-                    principal = await authenticate(db, self.server_secret, presented, user_id)
+                    principal = await authenticate(db, self.server_secret, presented, named)
                 except Unauthenticated:
                     await opened.aclose()
                     await self.failed_authentication(context)

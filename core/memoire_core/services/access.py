@@ -45,6 +45,14 @@ async def authenticate(
     )
 
 
+def lookup_name(named_user: str, limits: Limits) -> str:
+    """The user id to look up with the key: itself when it is a valid id, else "" (the call's
+    own validation then says what is wrong with it, after the key is checked)."""
+    v = Violations()
+    check_id(v, "user_id", named_user, limits, required=False)
+    return "" if v.items else named_user
+
+
 def owner_of(principal: Principal) -> Owner:
     """The rows a principal may see."""
     return Owner(principal.app_id, principal.user_id)
