@@ -21,17 +21,17 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 
 WORKDIR /src
-# The SDK (`memoire`, which holds the generated contract) and the project that depends on it.
-COPY clients/python/ clients/python/
+# The generated contract (`memoire-proto`) and the project that depends on it.
+COPY proto/python/ proto/python/
 COPY pyproject.toml README.md ./
 COPY core/ core/
 COPY server/ server/
 COPY workers/ workers/
 COPY cli/ cli/
 COPY mcp_server/ mcp_server/
-# One pip command, so the project's dependency on `memoire` resolves to the local SDK; the otel
+# One pip command, so the project's dependency on `memoire-proto` resolves to the local one; the otel
 # extra is in, so traces need only MEMOIRE_OTEL_ENDPOINT.
-RUN pip install ./clients/python ".[otel]"
+RUN pip install ./proto/python ".[otel]"
 
 # --- runtime: slim Python, the venv, the migrations; no compilers, no sources, not root -------
 FROM ${PYTHON_IMAGE} AS runtime

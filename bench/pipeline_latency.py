@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from memoire.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from pydantic import SecretStr
 
 from memoire_cli import localstack, migrate
 from memoire_cli.bench.scripted_llm import instant_llm
 from memoire_core.config import Settings
 from memoire_core.services.accounts import create_app_with_key
+from memoire_proto.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from memoire_server.app import start
 
 FINAL = {memory_pb2.EXTRACTION_STATE_SUCCEEDED, memory_pb2.EXTRACTION_STATE_FAILED}

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 extra=${1:-local}
 python=${PYTHON:-python3}
 
-manifests=(pyproject.toml clients/python/pyproject.toml)
+manifests=(pyproject.toml clients/python/pyproject.toml proto/python/pyproject.toml)
 [ -f package-lock.json ] && manifests+=(package-lock.json)
 [ -f clients/ts/package-lock.json ] && manifests+=(clients/ts/package-lock.json)
 [ -f inspector/package-lock.json ] && manifests+=(inspector/package-lock.json)
@@ -18,7 +18,7 @@ install() {
   echo "Installing Mémoire ($extra) into .venv ..."
   [ -x .venv/bin/python ] || "$python" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e clients/python -e ".[$extra]"
+  .venv/bin/python -m pip install --quiet -e proto/python -e clients/python -e ".[$extra]"
   if [ "$extra" = dev ] && [ -f package-lock.json ]; then
     npm ci --silent --no-audit --no-fund
   fi

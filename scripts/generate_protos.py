@@ -2,8 +2,10 @@
 
 Runs ``python -m grpc_tools.protoc`` on ``proto/memoire/v1/*.proto`` and writes
 ``*_pb2.py``, ``*_pb2.pyi``, ``*_pb2_grpc.py`` and ``*_pb2_grpc.pyi`` (plus a generated
-``__init__.py``) into ``clients/python/src/memoire/v1/``. The modules import
-each other as ``memoire.v1.<name>_pb2``. The vendored ``google/api`` protos in
+``__init__.py``) into ``proto/python/src/memoire_proto/v1/``, the ``memoire-proto`` package that
+the server and the Python SDK both depend on. protoc names the modules after the proto package
+(``memoire.v1.<name>_pb2``); they are renamed to ``memoire_proto.v1.<name>_pb2``, so the
+generated code has a package of its own. The vendored ``google/api`` protos in
 ``proto/third_party`` are only used to resolve imports: at run time they come
 from the ``googleapis-common-protos`` package.
 
@@ -23,6 +25,7 @@ import argparse
 import filecmp
 import importlib.metadata
 import importlib.resources
+import re
 import shutil
 import subprocess
 import sys
@@ -32,8 +35,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = REPO_ROOT / "proto"
 THIRD_PARTY_ROOT = PROTO_ROOT / "third_party"
-PACKAGE_DIR = Path("memoire") / "v1"  # relative to PROTO_ROOT and to the output root
-DEFAULT_OUT = REPO_ROOT / "clients" / "python" / "src" / PACKAGE_DIR
+PACKAGE_DIR = Path("memoire") / "v1"  # relative to PROTO_ROOT and to protoc's output root
+DEFAULT_OUT = PROTO_ROOT / "python" / "src" / "memoire_proto" / "v1"
+# protoc's module paths ("memoire.v1.memory_pb2", in imports and descriptors) → the package's.
+MODULE_PATH = re.compile(r"\bmemoire\.v1(?=\.\w+_pb2\b| import )")
 GRPC_TOOLS_VERSION = "1.85.1"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 INIT_TEXT = '"""Generated from proto/memoire/v1; do not edit, run scripts/generate_protos.py."""\n'
@@ -115,7 +120,8 @@ def generate(out_dir: Path) -> list[Path]:
         written = []
         for source in produced:
             target = out_dir / source.name
-            shutil.copyfile(source, target)
+            text = source.read_text(encoding="utf-8")
+            target.write_text(MODULE_PATH.sub("memoire_proto.v1", text), encoding="utf-8")
             written.append(target)
     return written
 

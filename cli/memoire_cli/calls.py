@@ -7,9 +7,9 @@ from typing import TypeVar
 import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from memoire.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 
 from memoire_cli.failures import EXIT_FAILED, EXIT_KEY_REFUSED, EXIT_UNREACHABLE, Failure
+from memoire_proto.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 
 ROLES = {"user": memory_pb2.ROLE_USER, "assistant": memory_pb2.ROLE_ASSISTANT}
 # Where `memoire up` leaves the address of the gRPC server it started, in its data directory.

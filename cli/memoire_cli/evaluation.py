@@ -49,7 +49,8 @@ from typing import Any, TextIO, TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from memoire.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
+
+from memoire_proto.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 
 T = TypeVar("T")
 Weights = dict[str, float]

@@ -7,8 +7,9 @@ from typing import Any, TypeVar
 import grpc
 import grpc.aio
 from memoire.errors import from_rpc_error
-from memoire.v1 import memory_service_pb2 as pb
-from memoire.v1 import memory_service_pb2_grpc as pb_grpc
+
+from memoire_proto.v1 import memory_service_pb2 as pb
+from memoire_proto.v1 import memory_service_pb2_grpc as pb_grpc
 
 DEFAULT_TIMEOUT = 10.0
 USER_AGENT = "memoire-mcp/0.1.0"

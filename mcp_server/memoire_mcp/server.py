@@ -12,8 +12,6 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, ToolAnnotations
 from memoire.errors import MemoireError
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -22,6 +20,8 @@ from memoire_mcp import tools
 from memoire_mcp.backend import Backend
 from memoire_mcp.shapes import Memory
 from memoire_mcp.tools import Ctx, Link, describe, key_of
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 
 INSTRUCTIONS = """\
 Mémoire is this user's long-term memory. At the start of a conversation call `conscious` for \

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
 from pydantic import BaseModel, Field
+
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 
 Kind = Literal["episode", "fact"]
 State = Literal["current", "past", "planned"]

@@ -9,8 +9,6 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from memoire.errors import MemoireError
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
 from pydantic import Field
 
 from memoire_mcp.backend import Backend
@@ -29,6 +27,8 @@ from memoire_mcp.shapes import (
     enum_word,
     timestamp,
 )
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 
 
 @dataclass(frozen=True)

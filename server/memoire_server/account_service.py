@@ -3,10 +3,10 @@
 from typing import Any
 
 import grpc
-from memoire.v1 import account_pb2, account_service_pb2_grpc
-from memoire.v1 import account_service_pb2 as pb
 
 from memoire_core.services import accounts
+from memoire_proto.v1 import account_pb2, account_service_pb2_grpc
+from memoire_proto.v1 import account_service_pb2 as pb
 from memoire_server import convert
 from memoire_server.context import AppContext
 from memoire_server.errors import mapped

@@ -10,12 +10,6 @@ from typing import Any
 import grpc
 from grpc_health.v1 import _async as aio_health  # the asyncio servicer (health.aio)
 from grpc_health.v1 import health, health_pb2_grpc
-from memoire.v1 import (
-    account_service_pb2,
-    account_service_pb2_grpc,
-    memory_service_pb2,
-    memory_service_pb2_grpc,
-)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memoire_core.cache import ConsciousCache
@@ -24,6 +18,12 @@ from memoire_core.db.engine import make_engine, make_reader_factory, make_sessio
 from memoire_core.embedding import Embedder, make_embedder
 from memoire_core.ratelimit import RateLimiter
 from memoire_core.services.embedding import adopt_model, embed_owed, prepare_model
+from memoire_proto.v1 import (
+    account_service_pb2,
+    account_service_pb2_grpc,
+    memory_service_pb2,
+    memory_service_pb2_grpc,
+)
 from memoire_server import reflection
 from memoire_server.account_service import AccountService
 from memoire_server.context import AppContext

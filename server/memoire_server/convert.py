@@ -4,7 +4,6 @@ import uuid
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from memoire.v1 import account_pb2, memory_pb2, memory_service_pb2
 
 from memoire_core.domain import (
     EventType,
@@ -28,6 +27,7 @@ from memoire_core.errors import FieldViolation, InvalidArgument, Violations
 from memoire_core.services.accounts import KeyView, SessionView
 from memoire_core.services.export import ExportItem
 from memoire_core.slots import Cardinality
+from memoire_proto.v1 import account_pb2, memory_pb2, memory_service_pb2
 
 KIND_TO_PB = {Kind.EPISODE: memory_pb2.MEMORY_KIND_EPISODE, Kind.FACT: memory_pb2.MEMORY_KIND_FACT}
 KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}

@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from memoire.v1 import account_service_pb2, memory_service_pb2
 
 from memoire_core.errors import MemoireError
 from memoire_core.ratelimit import MethodClass, RateLimiter
+from memoire_proto.v1 import account_service_pb2, memory_service_pb2
 from memoire_server.errors import abort, status_for
 from memoire_server.guard import Interceptor, guarded
 

@@ -4,8 +4,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from memoire.v1 import memory_service_pb2 as pb
-from memoire.v1 import memory_service_pb2_grpc
 
 from memoire_core.db.repos.memories import ListFilter
 from memoire_core.domain import RecallQuery
@@ -13,6 +11,8 @@ from memoire_core.errors import NotFound, Violations
 from memoire_core.services import export, facts, ingest, memories, recall
 from memoire_core.services.access import owner_of, user_for_read, user_for_write
 from memoire_core.validation import check_limit, check_slot, check_text
+from memoire_proto.v1 import memory_service_pb2 as pb
+from memoire_proto.v1 import memory_service_pb2_grpc
 from memoire_server import convert, observe
 from memoire_server.context import AppContext
 from memoire_server.errors import mapped, mapped_stream

@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
 
 from memoire_core import prompt
 from memoire_core.domain import (
@@ -39,6 +37,8 @@ from memoire_core.errors import NotFound, Violations
 from memoire_core.services import ingest, memories, recall, updates
 from memoire_core.services.access import owner_of, user_for_read, user_for_write
 from memoire_core.validation import check_id, check_text, utf8_len
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 from memoire_server import convert
 from memoire_server.context import AppContext
 from memoire_server.errors import TRANSIENT, as_status

@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 
 import grpc
 import pytest
-from memoire.v1 import account_service_pb2_grpc, memory_service_pb2_grpc
 from pydantic import SecretStr
 
 from memoire_cli import localstack, migrate
 from memoire_core.config import Settings
 from memoire_core.embedding import Embedder, OnnxE5Embedder
 from memoire_core.services.accounts import create_app_with_key
+from memoire_proto.v1 import account_service_pb2_grpc, memory_service_pb2_grpc
 from memoire_server.app import Running, start
 
 T = TypeVar("T")

@@ -11,8 +11,9 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
+
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 
 T = TypeVar("T")
 

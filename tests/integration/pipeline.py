@@ -16,12 +16,12 @@ from typing import Any
 
 import grpc
 import pytest
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
 from pydantic import SecretStr
 
 from memoire_cli import localstack
 from memoire_core.services.accounts import create_app_with_key
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 from memoire_server.app import Running, start
 from tests.integration.conftest import Api, LoopThread, make_settings
 from tests.integration.helpers import timestamp

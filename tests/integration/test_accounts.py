@@ -6,10 +6,10 @@ from typing import Any
 
 import grpc
 import pytest
-from memoire.v1 import account_pb2
-from memoire.v1 import account_service_pb2 as apb
-from memoire.v1 import memory_service_pb2 as pb
 
+from memoire_proto.v1 import account_pb2
+from memoire_proto.v1 import account_service_pb2 as apb
+from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.helpers import (
     add,
     eventually,

@@ -16,10 +16,10 @@ import pytest
 import redis
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from memoire.v1 import account_service_pb2 as apb
-from memoire.v1 import memory_service_pb2 as pb
 from prometheus_client import REGISTRY
 
+from memoire_proto.v1 import account_service_pb2 as apb
+from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.conftest import Api, Server, own_server
 from tests.integration.helpers import failure, ingest, recalled
 

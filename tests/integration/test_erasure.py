@@ -10,10 +10,10 @@ from collections import Counter
 
 import grpc
 import redis
-from memoire.v1 import account_service_pb2 as apb
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
 
+from memoire_proto.v1 import account_service_pb2 as apb
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.conftest import Api, Server
 from tests.integration.helpers import add, fact, failure, ingest, user_message
 from tests.integration.pipeline import facts, finished, pipeline, said  # noqa: F401

@@ -7,9 +7,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
 
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.helpers import fact, listed, recalled
 
 NEGATIVE = memory_pb2.POLARITY_NEGATIVE

@@ -23,13 +23,13 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
 from pydantic import SecretStr
 
 from memoire_cli import localstack, migrate
 from memoire_core.config import Settings
 from memoire_core.services.accounts import create_app_with_key
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 from memoire_server.app import Running, start
 from tests.integration.conftest import Api, LoopThread, make_settings
 from tests.integration.helpers import eventually, failure_of, listed, user_message

@@ -23,10 +23,10 @@ from typing import Any
 
 import grpc
 import pytest
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
 
 from memoire_cli.envoy import LocalEnvoy
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.conftest import Api, Server, own_server
 from tests.integration.helpers import eventually, key_id_of
 

@@ -1,9 +1,9 @@
 """Ingest stores messages at once and Recall finds them, scoped to their user."""
 
 import grpc
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
 
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.helpers import eventually, failure, ingest, user_message
 
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import grpc
 import pytest
-from memoire.v1 import account_service_pb2, memory_pb2, memory_service_pb2
 
 from memoire_cli import envoy
 from memoire_cli.inspector import InspectorServer, built
+from memoire_proto.v1 import account_service_pb2, memory_pb2, memory_service_pb2
 from tests.integration.conftest import Api, Server
 
 ROOT = Path(__file__).resolve().parents[2]

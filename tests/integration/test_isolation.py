@@ -22,10 +22,10 @@ import grpc
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
-from memoire.v1 import account_pb2, memory_pb2
-from memoire.v1 import account_service_pb2 as apb
-from memoire.v1 import memory_service_pb2 as pb
 
+from memoire_proto.v1 import account_pb2, memory_pb2
+from memoire_proto.v1 import account_service_pb2 as apb
+from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.conftest import Api, Server
 from tests.integration.helpers import failure_of, key_id_of, user_message
 

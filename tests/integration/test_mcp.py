@@ -22,9 +22,9 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from memoire.v1 import account_pb2
-from memoire.v1 import account_service_pb2 as apb
 
+from memoire_proto.v1 import account_pb2
+from memoire_proto.v1 import account_service_pb2 as apb
 from tests.integration.conftest import Server
 
 T = TypeVar("T")

@@ -7,7 +7,6 @@ import uuid
 
 import grpc
 import pytest
-from memoire.v1 import memory_service_pb2 as pb
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -15,6 +14,7 @@ from memoire_cli import migrate
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.tables import memories, memory_embeddings
 from memoire_core.embedding import LocalE5Embedder
+from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.conftest import Api, own_server
 from tests.integration.helpers import eventually, ingest
 

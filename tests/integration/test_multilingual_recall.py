@@ -2,8 +2,8 @@
 in French and in Japanese, where no word of the question appears in the answer."""
 
 import pytest
-from memoire.v1 import memory_service_pb2 as pb
 
+from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.helpers import eventually, ingest
 
 UNRELATED = (

@@ -9,12 +9,12 @@ from typing import Any
 
 import grpc
 import pytest
-from memoire.v1 import account_service_pb2 as apb
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
 from sqlalchemy import update
 
 from memoire_core.db.tables import extraction_jobs, memory_events
+from memoire_proto.v1 import account_service_pb2 as apb
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 from memoire_server import observe
 from memoire_server.app import start
 from tests.integration.conftest import Api, Server

@@ -4,9 +4,8 @@ and LiteLLM talking to a scripted OpenAI-compatible provider."""
 import json
 from datetime import UTC, datetime
 
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
-
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.helpers import timestamp
 from tests.integration.pipeline import MAX_RETRIES, facts, finished, pipeline, said  # noqa: F401
 

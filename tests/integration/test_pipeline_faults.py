@@ -3,9 +3,9 @@
 import time
 
 import pytest
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
 
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.helpers import listed
 from tests.integration.pipeline import facts, finished, pipeline, said  # noqa: F401
 

@@ -3,9 +3,8 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from memoire.v1 import memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
-
+from memoire_proto.v1 import memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.conftest import Api
 from tests.integration.helpers import eventually, timestamp
 

@@ -28,9 +28,9 @@ from memoire import (
     Unauthenticated,
     Unavailable,
 )
-from memoire.v1 import account_pb2, memory_pb2
-from memoire.v1 import memory_service_pb2 as pb
 
+from memoire_proto.v1 import account_pb2, memory_pb2
+from memoire_proto.v1 import memory_service_pb2 as pb
 from memoire_server.app import start
 from tests.integration.conftest import Server, own_server
 from tests.integration.fake_llm import FakeLLM, fake_llm

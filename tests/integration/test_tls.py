@@ -11,8 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from memoire.v1 import memory_service_pb2 as pb
 
+from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.conftest import Api, own_server
 from tests.integration.helpers import ingest, recalled
 

@@ -501,7 +501,7 @@ def test_the_dockerfile_builds_and_runs_on_the_same_slim_python_311():
 def test_the_dockerfile_installs_the_sdk_and_the_project_in_one_pip_command():
     runs = [args for stage in dockerfile_stages() for args in instruction(stage, "RUN")]
     installs = [shlex.split(args) for args in runs if "pip install" in args]
-    assert any("./clients/python" in words and ".[otel]" in words for words in installs)
+    assert any("./proto/python" in words and ".[otel]" in words for words in installs)
 
 
 def test_the_dockerfile_ships_the_migrations_where_the_cli_finds_them():
@@ -627,7 +627,7 @@ def ignored(path: str) -> bool:
         "node_modules/@bufbuild/buf/package.json",
         "tests/unit/test_keys.py",
         "memoire_server.egg-info/PKG-INFO",
-        "clients/python/src/memoire.egg-info/PKG-INFO",
+        "proto/python/src/memoire_proto.egg-info/PKG-INFO",
         "core/memoire_core/__pycache__/config.cpython-311.pyc",
         "build/lib/memoire_cli/main.py",
     ],

@@ -1,4 +1,4 @@
-"""The committed Python code in clients/python/src/memoire/v1 matches the protos."""
+"""The committed Python code in proto/python/src/memoire_proto/v1 matches the protos."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = REPO_ROOT / "scripts" / "generate_protos.py"
-COMMITTED = REPO_ROOT / "clients" / "python" / "src" / "memoire" / "v1"
+COMMITTED = REPO_ROOT / "proto" / "python" / "src" / "memoire_proto" / "v1"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 
 

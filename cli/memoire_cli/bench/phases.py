@@ -10,7 +10,6 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from memoire.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from memoire_cli.bench import corpus, load
@@ -18,6 +17,7 @@ from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.repos import recall as recall_repo
 from memoire_core.embedding import Embedder, Vector
 from memoire_core.services.recall import Ranking
+from memoire_proto.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 
 POLL_SECONDS = 0.005
 DELAY_TIMEOUT_SECONDS = 30.0

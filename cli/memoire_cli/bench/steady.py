@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from memoire.v1 import memory_service_pb2
 
 from memoire_cli.bench import cpu, load, phases, turns
+from memoire_proto.v1 import memory_service_pb2
 
 # (turn, question): no word in common, so only the vector ranking can match them.
 PARAPHRASES: tuple[tuple[str, str], ...] = (

@@ -5,7 +5,8 @@
     memoire = Memoire(api_key=KEY, target="127.0.0.1:50051")
     client = memoire.wrap(openai.OpenAI())
 
-The generated protobuf and gRPC modules are in ``memoire.v1``.
+The generated protobuf and gRPC modules are in ``memoire_proto.v1`` (the ``memoire-proto``
+package, shared with the server).
 """
 
 from __future__ import annotations

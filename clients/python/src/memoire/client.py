@@ -27,11 +27,11 @@ import grpc.aio
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from memoire.errors import MemoireError, from_rpc_error
-from memoire.v1 import account_pb2, memory_pb2
-from memoire.v1 import account_service_pb2 as apb
-from memoire.v1 import account_service_pb2_grpc as apb_grpc
-from memoire.v1 import memory_service_pb2 as pb
-from memoire.v1 import memory_service_pb2_grpc as pb_grpc
+from memoire_proto.v1 import account_pb2, memory_pb2
+from memoire_proto.v1 import account_service_pb2 as apb
+from memoire_proto.v1 import account_service_pb2_grpc as apb_grpc
+from memoire_proto.v1 import memory_service_pb2 as pb
+from memoire_proto.v1 import memory_service_pb2_grpc as pb_grpc
 
 __all__ = [
     "DEFAULT_TARGET",

@@ -32,7 +32,7 @@ import grpc
 from memoire.breaker import CircuitBreaker
 from memoire.client import AsyncChatStream, AsyncMemoireClient, MemoireClient
 from memoire.errors import Cancelled, DeadlineExceeded, MemoireError, Unavailable
-from memoire.v1 import memory_service_pb2 as pb
+from memoire_proto.v1 import memory_service_pb2 as pb
 
 __all__ = ["Memoire"]
 

@@ -2,8 +2,8 @@ import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
-from memoire.v1 import account_pb2 as _account_pb2
-from memoire.v1 import memory_pb2 as _memory_pb2
+from memoire_proto.v1 import account_pb2 as _account_pb2
+from memoire_proto.v1 import memory_pb2 as _memory_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
