@@ -21,17 +21,19 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 
 WORKDIR /src
-# The generated contract (`memoire-proto`) and the project that depends on it.
+# The generated contract (`memoire-proto`), the SDK (the MCP adapter is a client of the API)
+# and the project that depends on both.
 COPY proto/python/ proto/python/
+COPY clients/python/ clients/python/
 COPY pyproject.toml README.md ./
 COPY core/ core/
 COPY server/ server/
 COPY workers/ workers/
 COPY cli/ cli/
 COPY mcp_server/ mcp_server/
-# One pip command, so the project's dependency on `memoire-proto` resolves to the local one; the otel
-# extra is in, so traces need only MEMOIRE_OTEL_ENDPOINT.
-RUN pip install ./proto/python ".[otel]"
+# One pip command, so the project's dependencies on `memoire-proto` and `memoire` resolve to the
+# local packages; the otel extra is in, so traces need only MEMOIRE_OTEL_ENDPOINT.
+RUN pip install ./proto/python ./clients/python ".[otel]"
 
 # --- runtime: slim Python, the venv, the migrations; no compilers, no sources, not root -------
 FROM ${PYTHON_IMAGE} AS runtime

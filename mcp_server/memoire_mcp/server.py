@@ -11,6 +11,7 @@ import grpc
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, ToolAnnotations
+from memoire import calls
 from memoire.errors import MemoireError
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
@@ -21,7 +22,6 @@ from memoire_mcp.backend import Backend
 from memoire_mcp.shapes import Memory
 from memoire_mcp.tools import Ctx, Link, describe, key_of
 from memoire_proto.v1 import memory_pb2
-from memoire_proto.v1 import memory_service_pb2 as pb
 
 INSTRUCTIONS = """\
 Mémoire is this user's long-term memory. At the start of a conversation call `conscious` for \
@@ -60,14 +60,14 @@ async def current_facts(user_id: str, ctx: Ctx) -> str:
     token = ""
     try:
         while len(facts) < MAX_FACTS:
-            request = pb.ListMemoriesRequest(
-                user_id=user_id,
+            call = calls.list_memories(
+                user_id,
                 kind=memory_pb2.MEMORY_KIND_FACT,
                 current_view_only=True,
                 page_size=PAGE,
                 page_token=token,
             )
-            page = await link.backend.list_memories(key, request)
+            page = await link.backend.call(key, call)
             facts += [Memory.of(m).model_dump(mode="json") for m in page.memories]
             token = page.next_page_token
             if not token:
@@ -82,7 +82,7 @@ async def conscious_block(user_id: str, ctx: Ctx) -> str:
     link = ctx.request_context.lifespan_context
     key = key_of(ctx.headers, link.api_key)
     try:
-        reply = await link.backend.conscious(key, pb.ConsciousRequest(user_id=user_id))
+        reply = await link.backend.call(key, calls.conscious(user_id))
     except MemoireError as error:
         raise _resource_error(error) from error
     return reply.prompt_block

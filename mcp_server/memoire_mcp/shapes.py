@@ -5,9 +5,11 @@ and empty protobuf fields as empty strings or null, so the schemas stay small an
 """
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from memoire.calls import timestamp
 from pydantic import BaseModel, Field
 
 from memoire_proto.v1 import memory_pb2
@@ -33,13 +35,17 @@ def enum_word(name: str, prefix: str) -> str:
     return "" if word == "unspecified" else word
 
 
-def timestamp(value: datetime | None) -> Timestamp | None:
-    """A protobuf timestamp for an optional datetime (a naive one is taken as UTC)."""
-    if value is None:
-        return None
-    out = Timestamp()
-    out.FromDatetime(value)
-    return out
+# The fields of a Memory and a MemoryEvent that their shapes take as they are.
+MEMORY_AS_IS = (
+    "id", "content", "slot", "value", "category", "current", "essential", "superseded_by",
+    "session_id",
+)  # fmt: skip
+EVENT_AS_IS = ("memory_id", "cause", "related_memory_id", "slot")
+
+
+def copied(message: Message, fields: tuple[str, ...]) -> dict[str, Any]:
+    """Fields of a protobuf by name, with their values as they are."""
+    return {field: getattr(message, field) for field in fields}
 
 
 def moment(message: object, field: str) -> datetime | None:
@@ -135,23 +141,15 @@ class Memory(BaseModel):
     def of(cls, memory: memory_pb2.Memory) -> "Memory":
         """The shape of a Memory protobuf."""
         return cls(
-            id=memory.id,
+            **copied(memory, MEMORY_AS_IS),
             kind=enum_word(memory_pb2.MemoryKind.Name(memory.kind), "MEMORY_KIND_"),
-            content=memory.content,
-            slot=memory.slot,
-            value=memory.value,
-            category=memory.category,
             state=enum_word(
                 memory_pb2.TemporalState.Name(memory.temporal_state), "TEMPORAL_STATE_"
             ),
             negated=memory.polarity == memory_pb2.POLARITY_NEGATIVE,
-            current=memory.current,
             confidence=round(memory.confidence, 4),
-            essential=memory.essential,
             valid_from=moment(memory, "valid_from_time"),
             valid_to=moment(memory, "valid_to_time"),
-            superseded_by=memory.superseded_by,
-            session_id=memory.session_id,
             source_message_ids=list(memory.source_message_ids),
         )
 
@@ -207,11 +205,8 @@ class Event(BaseModel):
     def of(cls, event: memory_pb2.MemoryEvent) -> "Event":
         """The shape of a MemoryEvent protobuf."""
         return cls(
-            memory_id=event.memory_id,
+            **copied(event, EVENT_AS_IS),
             type=enum_word(memory_pb2.MemoryEventType.Name(event.type), "MEMORY_EVENT_TYPE_"),
-            cause=event.cause,
-            related_memory_id=event.related_memory_id,
-            slot=event.slot,
             confidence_before=round(event.confidence_before, 4),
             confidence_after=round(event.confidence_after, 4),
             time=moment(event, "create_time"),

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from memoire import calls
 from memoire.errors import MemoireError
 from pydantic import Field
 
@@ -25,10 +26,8 @@ from memoire_mcp.shapes import (
     Recalled,
     Remembered,
     enum_word,
-    timestamp,
 )
 from memoire_proto.v1 import memory_pb2
-from memoire_proto.v1 import memory_service_pb2 as pb
 
 
 @dataclass(frozen=True)
@@ -126,9 +125,7 @@ async def remember(
 
 
 async def _remember_fact(backend: Backend, key: str, user_id: str, fact: FactInput) -> Remembered:
-    reply = await backend.add_memories(
-        key, pb.AddMemoriesRequest(user_id=user_id, facts=[fact.to_proto()])
-    )
+    reply = await backend.call(key, calls.add_memories(user_id, [fact.to_proto()]))
     result = reply.results[0]
     held = next((m for m in reply.memories if m.id == result.memory_id), None)
     return Remembered(
@@ -142,13 +139,8 @@ async def _remember_fact(backend: Backend, key: str, user_id: str, fact: FactInp
 async def _remember_message(
     backend: Backend, key: str, user_id: str, message: str, session_id: str, role: str
 ) -> Remembered:
-    roles = {"user": memory_pb2.ROLE_USER, "assistant": memory_pb2.ROLE_ASSISTANT}
-    request = pb.IngestRequest(
-        user_id=user_id,
-        session_id=session_id,
-        messages=[pb.MessageInput(role=roles[role], content=message)],
-    )
-    reply = await backend.ingest(key, request)
+    said = {"role": role, "content": message}
+    reply = await backend.call(key, calls.ingest(user_id, [said], session_id=session_id))
     state = memory_pb2.ExtractionState.Name(reply.extraction_state)
     return Remembered(
         stored="message",
@@ -183,18 +175,18 @@ async def recall(
     """Recall what Mémoire knows about the user that bears on `query`: facts and past messages,
     best first, each with its id (for `history` or `forget_memory`) and whether it holds now."""
     backend, key = _call(ctx)
-    request = pb.RecallRequest(
-        user_id=user_id,
-        query=query,
+    call = calls.recall(
+        user_id,
+        query,
         limit=limit,
-        current_view_only=current_only,
-        categories=categories,
         kinds=[KINDS[k] for k in kinds],
-        as_of_time=timestamp(as_of),
+        categories=categories,
+        current_view_only=current_only,
+        as_of=as_of,
         session_id=session_id,
     )
     with tool_errors():
-        reply = await backend.recall(key, request)
+        reply = await backend.call(key, call)
     return Recalled(
         hits=[Hit(memory=Memory.of(h.memory), score=round(h.score.final, 4)) for h in reply.hits]
     )
@@ -209,7 +201,7 @@ async def conscious(
     ready for a system prompt: call it at the start of a conversation."""
     backend, key = _call(ctx)
     with tool_errors():
-        reply = await backend.conscious(key, pb.ConsciousRequest(user_id=user_id, limit=limit))
+        reply = await backend.call(key, calls.conscious(user_id, limit=limit))
     return Conscious(
         prompt_block=reply.prompt_block, memories=[Memory.of(m) for m in reply.memories]
     )
@@ -225,9 +217,8 @@ async def history(
     """Why a memory is believed, or no longer is: when it was learned, refreshed, superseded
     (and by what), decayed, promoted, retracted or restored, oldest first."""
     backend, key = _call(ctx)
-    request = pb.GetMemoryHistoryRequest(memory_id=memory_id, page_token=page_token)
     with tool_errors():
-        reply = await backend.history(key, request)
+        reply = await backend.call(key, calls.get_memory_history(memory_id, page_token=page_token))
     return History(
         events=[Event.of(e) for e in reply.events], next_page_token=reply.next_page_token
     )
@@ -241,5 +232,5 @@ async def forget_memory(
     superseded holds again, and the deletion stays in the memory's history."""
     backend, key = _call(ctx)
     with tool_errors():
-        reply = await backend.delete_memory(key, pb.DeleteMemoryRequest(memory_id=memory_id))
+        reply = await backend.call(key, calls.delete_memory(memory_id))
     return Forgotten(memory_id=reply.memory_id)

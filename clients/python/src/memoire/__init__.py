@@ -14,49 +14,22 @@ from __future__ import annotations
 import threading
 from typing import TypeVar
 
+from memoire import errors
 from memoire.breaker import BreakerState, CircuitBreaker
 from memoire.client import AsyncMemoireClient, MemoireClient, RetryPolicy
-from memoire.errors import (
-    AlreadyExists,
-    Cancelled,
-    DeadlineExceeded,
-    FailedPrecondition,
-    FieldViolation,
-    Internal,
-    InvalidArgument,
-    MemoireError,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    Unauthenticated,
-    Unavailable,
-    Unimplemented,
-)
+from memoire.errors import *  # noqa: F403 - every exception is part of the package's API
 from memoire.memory import Memoire
 
 __all__ = [
-    "AlreadyExists",
     "AsyncMemoireClient",
     "BreakerState",
-    "Cancelled",
     "CircuitBreaker",
-    "DeadlineExceeded",
-    "FailedPrecondition",
-    "FieldViolation",
-    "Internal",
-    "InvalidArgument",
     "Memoire",
     "MemoireClient",
-    "MemoireError",
-    "NotFound",
-    "PermissionDenied",
-    "ResourceExhausted",
     "RetryPolicy",
-    "Unauthenticated",
-    "Unavailable",
-    "Unimplemented",
     "wrap",
 ]
+__all__ += errors.__all__
 
 __version__ = "0.1.0"
 

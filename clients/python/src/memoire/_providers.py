@@ -9,13 +9,15 @@ Nothing here imports ``openai`` or ``anthropic``; clients are recognised by thei
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, ClassVar, TypeVar, cast
 
-if TYPE_CHECKING:
-    from memoire.memory import Memoire, _Turn
+from memoire._flavours import ANTHROPIC, OPENAI, Flavour, last_user_message
+from memoire._hooks import Memory, Turn
+from memoire_proto.v1 import memory_service_pb2 as pb
 
 C = TypeVar("C")
 
@@ -27,177 +29,78 @@ def _is_async(method: Any) -> bool:
     )
 
 
-def _get(obj: Any, name: str) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def _text(content: Any) -> str:
-    """The text of a message's content: a string, or the text parts of a list of parts."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list | tuple):
-        return ""
-    parts = [_get(p, "text") for p in content if _get(p, "type") == "text"]
-    return "\n".join(p for p in parts if isinstance(p, str) and p)
-
-
-def _last_user_message(kwargs: Mapping[str, Any]) -> str | None:
-    """The text of the last message when the user said it (not in a tool-call loop)."""
-    messages = kwargs.get("messages")
-    if not isinstance(messages, list | tuple) or not messages:
-        return None
-    last = messages[-1]
-    if _get(last, "role") != "user":
-        return None
-    return _text(_get(last, "content")).strip() or None
-
-
-class _Flavour:
-    """How one provider's calls carry the user, the prompt and the reply."""
-
-    def user_id(self, kwargs: Mapping[str, Any]) -> str | None:
-        raise NotImplementedError
-
-    def inject(self, kwargs: dict[str, Any], block: str) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def reply_text(self, result: Any) -> str:
-        raise NotImplementedError
-
-    def chunk_text(self, chunk: Any) -> str:
-        raise NotImplementedError
-
-
-class _OpenAI(_Flavour):
-    def user_id(self, kwargs: Mapping[str, Any]) -> str | None:
-        for name in ("user", "safety_identifier"):
-            value = kwargs.get(name)
-            if isinstance(value, str) and value:
-                return value
-        return None
-
-    def inject(self, kwargs: dict[str, Any], block: str) -> dict[str, Any]:
-        messages = list(kwargs.get("messages") or [])
-        first = messages[0] if messages else None
-        if isinstance(first, Mapping) and first.get("role") in ("system", "developer"):
-            content = first.get("content")
-            if isinstance(content, str):
-                messages[0] = {**first, "content": f"{content}\n\n{block}" if content else block}
-                return {**kwargs, "messages": messages}
-            if isinstance(content, list | tuple):
-                messages[0] = {**first, "content": [*content, {"type": "text", "text": block}]}
-                return {**kwargs, "messages": messages}
-        messages.insert(0, {"role": "system", "content": block})
-        return {**kwargs, "messages": messages}
-
-    def reply_text(self, result: Any) -> str:
-        choices = _get(result, "choices") or []
-        if not choices:
-            return ""
-        return _text(_get(_get(choices[0], "message"), "content"))
-
-    def chunk_text(self, chunk: Any) -> str:
-        for choice in _get(chunk, "choices") or ():
-            if (_get(choice, "index") or 0) == 0:
-                text = _get(_get(choice, "delta"), "content")
-                return text if isinstance(text, str) else ""
-        return ""
-
-
-class _Anthropic(_Flavour):
-    def user_id(self, kwargs: Mapping[str, Any]) -> str | None:
-        value = _get(kwargs.get("metadata"), "user_id")
-        return value if isinstance(value, str) and value else None
-
-    def inject(self, kwargs: dict[str, Any], block: str) -> dict[str, Any]:
-        system = kwargs.get("system")
-        if isinstance(system, str) and system:
-            new: Any = f"{system}\n\n{block}"
-        elif isinstance(system, list | tuple) and system:
-            # Appended, so a cached prefix of the caller's system blocks stays cached.
-            new = [*system, {"type": "text", "text": block}]
-        else:
-            new = block
-        return {**kwargs, "system": new}
-
-    def reply_text(self, result: Any) -> str:
-        return _text(_get(result, "content"))
-
-    def chunk_text(self, chunk: Any) -> str:
-        if _get(chunk, "type") != "content_block_delta":
-            return ""
-        delta = _get(chunk, "delta")
-        text = _get(delta, "text") if _get(delta, "type") == "text_delta" else None
-        return text if isinstance(text, str) else ""
-
-
-OPENAI = _OpenAI()
-ANTHROPIC = _Anthropic()
-
-
 class _Scope:
     """What a wrapped client was given: the Memoire, the default user and session."""
 
-    def __init__(self, memoire: Memoire, user_id: str | None, session_id: str) -> None:
+    def __init__(self, memoire: Memory, user_id: str | None, session_id: str) -> None:
         self.memoire = memoire
         self.user_id = user_id
         self.session_id = session_id
 
-    def begin(
-        self, flavour: _Flavour, kwargs: dict[str, Any]
-    ) -> tuple[dict[str, Any], _Turn | None]:
+    def begin(self, flavour: Flavour, kwargs: dict[str, Any]) -> Turn | None:
         """Open the turn; the call's arguments must still be completed with its context."""
         try:
             user = flavour.user_id(kwargs) or self.user_id
-            return kwargs, self.memoire.begin(user, self.session_id, _last_user_message(kwargs))
+            return self.memoire.begin(user, self.session_id, last_user_message(kwargs))
         except Exception as error:
             self.memoire.memory_failed(error, "preparing memory for the call")
-            return kwargs, None
+            return None
 
     def with_context(
-        self, flavour: _Flavour, kwargs: dict[str, Any], turn: _Turn, block: str | None
+        self, flavour: Flavour, kwargs: dict[str, Any], turn: Turn, context: pb.TurnContext | None
     ) -> dict[str, Any]:
-        if not block:
+        if context is None or not context.prompt_block:
             return kwargs
         try:
-            return flavour.inject(kwargs, block)
+            return flavour.inject(kwargs, context.prompt_block)
         except Exception as error:
             turn.cancel()
             self.memoire.memory_failed(error, "adding memory to the prompt")
             return kwargs
 
     def before(
-        self, flavour: _Flavour, kwargs: dict[str, Any]
-    ) -> tuple[dict[str, Any], _Turn | None]:
-        kwargs, turn = self.begin(flavour, kwargs)
+        self, flavour: Flavour, kwargs: dict[str, Any]
+    ) -> tuple[dict[str, Any], Turn | None]:
+        """The call's arguments with the user's memory, and the turn that stores the call."""
+        turn = self.begin(flavour, kwargs)
         if turn is None:
             return kwargs, None
-        context = self.memoire.context(turn)
-        return self.with_context(
-            flavour, kwargs, turn, context.prompt_block if context else None
-        ), turn
+        return self.with_context(flavour, kwargs, turn, self.memoire.context(turn)), turn
 
     async def abefore(
-        self, flavour: _Flavour, kwargs: dict[str, Any]
-    ) -> tuple[dict[str, Any], _Turn | None]:
-        kwargs, turn = self.begin(flavour, kwargs)
+        self, flavour: Flavour, kwargs: dict[str, Any]
+    ) -> tuple[dict[str, Any], Turn | None]:
+        """:meth:`before` for asyncio callers."""
+        turn = self.begin(flavour, kwargs)
         if turn is None:
             return kwargs, None
-        context = await self.memoire.acontext(turn)
-        return self.with_context(
-            flavour, kwargs, turn, context.prompt_block if context else None
-        ), turn
+        return self.with_context(flavour, kwargs, turn, await self.memoire.acontext(turn)), turn
 
-    def reply(self, flavour: _Flavour, turn: _Turn, result: Any) -> None:
+    def settle(self, flavour: Flavour, turn: Turn, result: Any, kwargs: dict[str, Any]) -> bool:
+        """Hand the call's reply to its turn: a stream as the caller reads it, anything else at
+        once. True when the caller should then wait for the turn to be stored."""
+        if kwargs.get("stream") is True:
+            observe_stream(result, turn, flavour, self.memoire)
+            return False
         try:
             text = flavour.reply_text(result)
         except Exception as error:
             turn.cancel()
             self.memoire.memory_failed(error, "reading the reply")
-            return
+            return True
         turn.end(text)
+        return True
+
+
+@contextlib.contextmanager
+def _cancelled_on_error(turn: Turn | None) -> Iterator[None]:
+    """Drop the turn when the provider's call fails; the failure reaches the caller unchanged."""
+    try:
+        yield
+    except BaseException:
+        if turn is not None:
+            turn.cancel()
+        raise
 
 
 # --- proxies ------------------------------------------------------------------------------------
@@ -233,18 +136,62 @@ class _Proxy:
         return type(self._target)
 
 
-class _OpenAIClient(_Proxy):
+class _ClientProxy(_Proxy):
+    """A whole client: its copies (``with_options``, ``copy``) keep memory."""
+
+    __slots__ = ()
+
+    def with_options(self, *args: Any, **kwargs: Any) -> Any:
+        return type(self)(self._target.with_options(*args, **kwargs), self._scope)
+
+    def copy(self, *args: Any, **kwargs: Any) -> Any:
+        return type(self)(self._target.copy(*args, **kwargs), self._scope)
+
+
+class _SyncCreate(_Proxy):
+    """A resource whose ``create`` gets the user's memory before the call and stores the turn
+    after it."""
+
+    __slots__ = ()
+    flavour: ClassVar[Flavour]
+
+    def create(self, *args: Any, **kwargs: Any) -> Any:
+        scope: _Scope = self._scope
+        call_kwargs, turn = scope.before(self.flavour, kwargs)
+        with _cancelled_on_error(turn):
+            result = self._target.create(*args, **call_kwargs)
+        if turn is not None and scope.settle(self.flavour, turn, result, kwargs):
+            scope.memoire.stored(turn)
+        return result
+
+
+class _AsyncCreate(_Proxy):
+    """:class:`_SyncCreate` for the providers' asyncio clients."""
+
+    __slots__ = ()
+    flavour: ClassVar[Flavour]
+
+    async def create(self, *args: Any, **kwargs: Any) -> Any:
+        scope: _Scope = self._scope
+        call_kwargs, turn = await scope.abefore(self.flavour, kwargs)
+        with _cancelled_on_error(turn):
+            result = await self._target.create(*args, **call_kwargs)
+        if turn is not None and scope.settle(self.flavour, turn, result, kwargs):
+            await scope.memoire.astored(turn)
+        return result
+
+
+def _resource(target: Any, scope: _Scope, blocking: type[_Proxy], awaited: type[_Proxy]) -> Any:
+    """``target`` behind the proxy for its kind: blocking or asyncio."""
+    return (awaited if _is_async(target.create) else blocking)(target, scope)
+
+
+class _OpenAIClient(_ClientProxy):
     __slots__ = ()
 
     @property
     def chat(self) -> Any:
         return _OpenAIChat(self._target.chat, self._scope)
-
-    def with_options(self, *args: Any, **kwargs: Any) -> Any:
-        return _OpenAIClient(self._target.with_options(*args, **kwargs), self._scope)
-
-    def copy(self, *args: Any, **kwargs: Any) -> Any:
-        return _OpenAIClient(self._target.copy(*args, **kwargs), self._scope)
 
 
 class _OpenAIChat(_Proxy):
@@ -252,104 +199,40 @@ class _OpenAIChat(_Proxy):
 
     @property
     def completions(self) -> Any:
-        completions = self._target.completions
-        if _is_async(completions.create):
-            return _AsyncCompletions(completions, self._scope)
-        return _SyncCompletions(completions, self._scope)
+        return _resource(self._target.completions, self._scope, _SyncCompletions, _AsyncCompletions)
 
 
-class _SyncCompletions(_Proxy):
+class _SyncCompletions(_SyncCreate):
     __slots__ = ()
-
-    def create(self, *args: Any, **kwargs: Any) -> Any:
-        scope: _Scope = self._scope
-        call_kwargs, turn = scope.before(OPENAI, kwargs)
-        try:
-            result = self._target.create(*args, **call_kwargs)
-        except BaseException:
-            if turn is not None:
-                turn.cancel()
-            raise
-        if turn is None:
-            return result
-        if kwargs.get("stream") is True:
-            return observe_stream(result, turn, OPENAI, scope.memoire)
-        scope.reply(OPENAI, turn, result)
-        scope.memoire.stored(turn)
-        return result
+    flavour = OPENAI
 
 
-class _AsyncCompletions(_Proxy):
+class _AsyncCompletions(_AsyncCreate):
     __slots__ = ()
-
-    async def create(self, *args: Any, **kwargs: Any) -> Any:
-        scope: _Scope = self._scope
-        call_kwargs, turn = await scope.abefore(OPENAI, kwargs)
-        try:
-            result = await self._target.create(*args, **call_kwargs)
-        except BaseException:
-            if turn is not None:
-                turn.cancel()
-            raise
-        if turn is None:
-            return result
-        if kwargs.get("stream") is True:
-            return observe_async_stream(result, turn, OPENAI, scope.memoire)
-        scope.reply(OPENAI, turn, result)
-        await scope.memoire.astored(turn)
-        return result
+    flavour = OPENAI
 
 
-class _AnthropicClient(_Proxy):
+class _AnthropicClient(_ClientProxy):
     __slots__ = ()
 
     @property
     def messages(self) -> Any:
-        messages = self._target.messages
-        if _is_async(messages.create):
-            return _AsyncMessages(messages, self._scope)
-        return _SyncMessages(messages, self._scope)
-
-    def with_options(self, *args: Any, **kwargs: Any) -> Any:
-        return _AnthropicClient(self._target.with_options(*args, **kwargs), self._scope)
-
-    def copy(self, *args: Any, **kwargs: Any) -> Any:
-        return _AnthropicClient(self._target.copy(*args, **kwargs), self._scope)
+        return _resource(self._target.messages, self._scope, _SyncMessages, _AsyncMessages)
 
 
 _SYNC_REQUEST = "_MessageStreamManager__api_request"
 _ASYNC_REQUEST = "_AsyncMessageStreamManager__api_request"
 
 
-class _SyncMessages(_Proxy):
+class _SyncMessages(_SyncCreate):
     __slots__ = ()
-
-    def create(self, *args: Any, **kwargs: Any) -> Any:
-        scope: _Scope = self._scope
-        call_kwargs, turn = scope.before(ANTHROPIC, kwargs)
-        try:
-            result = self._target.create(*args, **call_kwargs)
-        except BaseException:
-            if turn is not None:
-                turn.cancel()
-            raise
-        if turn is None:
-            return result
-        if kwargs.get("stream") is True:
-            return observe_stream(result, turn, ANTHROPIC, scope.memoire)
-        scope.reply(ANTHROPIC, turn, result)
-        scope.memoire.stored(turn)
-        return result
+    flavour = ANTHROPIC
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
         scope: _Scope = self._scope
         call_kwargs, turn = scope.before(ANTHROPIC, kwargs)
-        try:
+        with _cancelled_on_error(turn):
             manager = self._target.stream(*args, **call_kwargs)
-        except BaseException:
-            if turn is not None:
-                turn.cancel()
-            raise
         if turn is None:
             return manager
         request = getattr(manager, _SYNC_REQUEST, None)
@@ -361,11 +244,8 @@ class _SyncMessages(_Proxy):
 
         def observed_request() -> Any:
             entered.set()
-            try:
+            with _cancelled_on_error(turn):
                 raw = request()
-            except BaseException:
-                turn.cancel()
-                raise
             return observe_stream(raw, turn, ANTHROPIC, scope.memoire)
 
         setattr(manager, _SYNC_REQUEST, observed_request)
@@ -373,25 +253,9 @@ class _SyncMessages(_Proxy):
         return manager
 
 
-class _AsyncMessages(_Proxy):
+class _AsyncMessages(_AsyncCreate):
     __slots__ = ()
-
-    async def create(self, *args: Any, **kwargs: Any) -> Any:
-        scope: _Scope = self._scope
-        call_kwargs, turn = await scope.abefore(ANTHROPIC, kwargs)
-        try:
-            result = await self._target.create(*args, **call_kwargs)
-        except BaseException:
-            if turn is not None:
-                turn.cancel()
-            raise
-        if turn is None:
-            return result
-        if kwargs.get("stream") is True:
-            return observe_async_stream(result, turn, ANTHROPIC, scope.memoire)
-        scope.reply(ANTHROPIC, turn, result)
-        await scope.memoire.astored(turn)
-        return result
+    flavour = ANTHROPIC
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
         # messages.stream is not a coroutine: the manager it returns does the request when
@@ -418,15 +282,11 @@ async def _observed_async_request(
         if callable(close):
             close()
         request = getattr(messages.stream(**call_kwargs), _ASYNC_REQUEST)
-    try:
+    with _cancelled_on_error(turn):
         raw = await request
-    except BaseException:
-        if turn is not None:
-            turn.cancel()
-        raise
     if turn is None:
         return raw
-    return observe_async_stream(raw, turn, ANTHROPIC, scope.memoire)
+    return observe_stream(raw, turn, ANTHROPIC, scope.memoire)
 
 
 class _Flag:
@@ -439,7 +299,7 @@ class _Flag:
         self.value = True
 
 
-def _cancel_unless(entered: _Flag, turn: _Turn) -> None:
+def _cancel_unless(entered: _Flag, turn: Turn) -> None:
     if not entered.value:
         turn.cancel()
 
@@ -447,95 +307,91 @@ def _cancel_unless(entered: _Flag, turn: _Turn) -> None:
 # --- streams --------------------------------------------------------------------------------------
 
 
-def observe_stream(stream: Any, turn: _Turn, flavour: _Flavour, memoire: Memoire) -> Any:
-    """The SDK's own stream, now forwarding each chunk's text as it passes to the caller."""
+def observe_stream(stream: Any, turn: Turn, flavour: Flavour, memoire: Memory) -> Any:
+    """The SDK's own stream, blocking or asyncio, now forwarding each chunk's text as it passes
+    to the caller."""
+    relay = _Relay(turn, flavour, memoire)
     try:
-        inner = stream._iterator
-        stream._iterator = _observed(inner, turn, flavour.chunk_text, memoire)
+        stream._iterator = relay.follow(stream._iterator)
     except (AttributeError, TypeError):
         turn.cancel()
         memoire.warn_unobservable(f"{type(stream).__name__} streams")
         return stream
-    cls = type(stream)
-    ref = weakref.ref(stream)
-
-    def close() -> None:
-        turn.end(abandoned=True)  # a no-op when the stream was read to the end
-        target = ref()
-        if target is not None:
-            cls.close(target)
-
-    stream.close = close
+    stream.close = _ending_close(stream, turn)
     # A stream dropped unread ends its turn as abandoned, storing what was seen.
     weakref.finalize(stream, turn.end, None, True)
     return stream
 
 
-def _observed(
-    inner: Iterator[Any], turn: _Turn, text_of: Callable[[Any], str], memoire: Memoire
-) -> Iterator[Any]:
-    finished = False
-    try:
-        for chunk in inner:
-            try:
-                turn.delta(text_of(chunk))
-            except Exception as error:
-                memoire.memory_failed(error, "reading a streamed chunk")
-            yield chunk
-        finished = True
-        turn.end()
-    finally:
-        if not finished:
-            turn.end(abandoned=True)
-    memoire.stored(turn)
-
-
-def observe_async_stream(stream: Any, turn: _Turn, flavour: _Flavour, memoire: Memoire) -> Any:
-    """:func:`observe_stream` for the SDKs' asyncio streams."""
-    try:
-        inner = stream._iterator
-        stream._iterator = _aobserved(inner, turn, flavour.chunk_text, memoire)
-    except (AttributeError, TypeError):
-        turn.cancel()
-        memoire.warn_unobservable(f"{type(stream).__name__} streams")
-        return stream
-    cls = type(stream)
+def _ending_close(stream: Any, turn: Turn) -> Callable[[], Any]:
+    """The stream's own ``close``, after ending the turn as abandoned (a no-op when the stream
+    was read to the end). The stream is held weakly, so that dropping it finalizes it."""
+    close = type(stream).close
     ref = weakref.ref(stream)
 
-    async def close() -> None:
+    def end_and_close() -> Any:
         turn.end(abandoned=True)
         target = ref()
-        if target is not None:
-            await cls.close(target)
+        return None if target is None else close(target)
 
-    stream.close = close
-    weakref.finalize(stream, turn.end, None, True)
-    return stream
+    if not inspect.iscoroutinefunction(close):
+        return end_and_close
+
+    async def aend_and_close() -> None:
+        await end_and_close()
+
+    return aend_and_close
 
 
-async def _aobserved(
-    inner: AsyncIterator[Any], turn: _Turn, text_of: Callable[[Any], str], memoire: Memoire
-) -> AsyncIterator[Any]:
-    finished = False
-    try:
-        async for chunk in inner:
-            try:
-                turn.delta(text_of(chunk))
-            except Exception as error:
-                memoire.memory_failed(error, "reading a streamed chunk")
-            yield chunk
-        finished = True
-        turn.end()
-    finally:
-        if not finished:
-            turn.end(abandoned=True)
-    await memoire.astored(turn)
+class _Relay:
+    """Follows a stream for its turn: each chunk's text is forwarded, and the turn ends with
+    the stream (abandoned if the caller stopped reading half-way)."""
+
+    def __init__(self, turn: Turn, flavour: Flavour, memoire: Memory) -> None:
+        self.turn = turn
+        self.flavour = flavour
+        self.memoire = memoire
+
+    def follow(self, inner: Iterator[Any] | AsyncIterator[Any]) -> Any:
+        """An iterator like ``inner`` (async if it is) that yields its chunks."""
+        if isinstance(inner, AsyncIterator):
+            return self._afollow(inner)
+        return self._follow(inner)
+
+    def forward(self, chunk: Any) -> None:
+        try:
+            self.turn.delta(self.flavour.chunk_text(chunk))
+        except Exception as error:
+            self.memoire.memory_failed(error, "reading a streamed chunk")
+
+    @contextlib.contextmanager
+    def _ending_turn(self) -> Iterator[None]:
+        abandoned = True
+        try:
+            yield
+            abandoned = False
+        finally:
+            self.turn.end(abandoned=abandoned)
+
+    def _follow(self, inner: Iterator[Any]) -> Iterator[Any]:
+        with self._ending_turn():
+            for chunk in inner:
+                self.forward(chunk)
+                yield chunk
+        self.memoire.stored(self.turn)
+
+    async def _afollow(self, inner: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        with self._ending_turn():
+            async for chunk in inner:
+                self.forward(chunk)
+                yield chunk
+        await self.memoire.astored(self.turn)
 
 
 # --- entry point --------------------------------------------------------------------------------
 
 
-def wrap_client(memoire: Memoire, client: C, user_id: str | None, session_id: str) -> C:
+def wrap_client(memoire: Memory, client: C, user_id: str | None, session_id: str) -> C:
     """The client behind a memory proxy; TypeError for a client of unknown shape."""
     scope = _Scope(memoire, user_id, session_id)
     chat = getattr(client, "chat", None)

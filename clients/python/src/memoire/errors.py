@@ -24,7 +24,6 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",
-    "from_rpc_error",
 ]
 
 

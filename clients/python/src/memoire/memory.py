@@ -23,14 +23,16 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Coroutine
-from types import TracebackType
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import grpc
 
+from memoire._hooks import Turn
+from memoire._providers import wrap_client
+from memoire._runtime import Runtime
 from memoire.breaker import CircuitBreaker
-from memoire.client import AsyncChatStream, AsyncMemoireClient, MemoireClient
+from memoire.client import AsyncChatStream, AsyncMemoireClient, ClosesOnExit, MemoireClient
 from memoire.errors import Cancelled, DeadlineExceeded, MemoireError, Unavailable
 from memoire_proto.v1 import memory_service_pb2 as pb
 
@@ -46,7 +48,7 @@ DEFAULT_RECALL_BUDGET = 0.15
 DEFAULT_STREAM_TIMEOUT = 600.0
 
 
-class Memoire:
+class Memoire(ClosesOnExit):
     """Connection, settings and circuit breaker for wrapped LLM clients.
 
     ``api_key`` and ``target`` default to ``MEMOIRE_API_KEY`` and ``MEMOIRE_TARGET``.
@@ -81,7 +83,7 @@ class Memoire:
         self.stream_timeout = stream_timeout
         self.on_update = on_update
         self._credentials = credentials
-        self._runtime = _Runtime()
+        self._runtime = Runtime()
         self._sync_client: MemoireClient | None = None
         self._lock = threading.Lock()
         # Owned by the memory thread only:
@@ -99,8 +101,6 @@ class Memoire:
         ``AsyncAnthropic``. The end user comes from each call (``user=`` for OpenAI,
         ``metadata={"user_id": ...}`` for Anthropic), else ``user_id``; without one a call
         runs without memory."""
-        from memoire._providers import wrap_client  # noqa: PLC0415 - providers import us
-
         return wrap_client(self, client, user_id, session_id)
 
     @property
@@ -135,17 +135,6 @@ class Memoire:
                 self._sync_client.close()
                 self._sync_client = None
 
-    def __enter__(self) -> Memoire:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # --- used by the wrapped clients ----------------------------------------------------------
 
     def begin(self, user_id: str | None, session_id: str, message: str | None) -> _Turn | None:
@@ -163,48 +152,39 @@ class Memoire:
         self._runtime.call_soon(turn.start_on_loop)
         return turn
 
-    def context(self, turn: _Turn) -> pb.TurnContext | None:
+    def context(self, turn: Turn) -> pb.TurnContext | None:
         """The turn's context within the recall budget, or None (the call goes on without it)."""
         try:
             context = turn.context.result(self.recall_budget)
-        except concurrent.futures.TimeoutError:
-            self._no_context(turn, self._over_budget())
-            return None
-        except MemoireError as error:
+        except (TimeoutError, MemoireError) as error:  # futures' TimeoutError is the builtin
             self._no_context(turn, error)
             return None
         self._succeeded()
         return context
 
-    async def acontext(self, turn: _Turn) -> pb.TurnContext | None:
+    async def acontext(self, turn: Turn) -> pb.TurnContext | None:
         """:meth:`context` for asyncio callers."""
+        # On timeout this cancels turn.context, which only the caller was waiting for.
+        waiting = asyncio.wait_for(asyncio.wrap_future(turn.context), self.recall_budget)
         try:
-            # On timeout this cancels turn.context, which only the caller was waiting for.
-            context = await asyncio.wait_for(asyncio.wrap_future(turn.context), self.recall_budget)
-        except TimeoutError:
-            self._no_context(turn, self._over_budget())
-            return None
-        except MemoireError as error:
+            context = await waiting
+        except (TimeoutError, MemoireError) as error:
             self._no_context(turn, error)
             return None
         self._succeeded()
         return context
 
-    def stored(self, turn: _Turn) -> None:
+    def stored(self, turn: Turn) -> None:
         """In strict mode, wait for the turn to be stored and raise if it was not."""
         if self.strict:
-            try:
+            with _store_deadline():
                 turn.stored.result(self.store_timeout)
-            except concurrent.futures.TimeoutError:
-                raise DeadlineExceeded("the turn was not stored in time") from None
 
-    async def astored(self, turn: _Turn) -> None:
+    async def astored(self, turn: Turn) -> None:
         """:meth:`stored` for asyncio callers."""
         if self.strict:
-            try:
+            with _store_deadline():
                 await asyncio.wait_for(asyncio.wrap_future(turn.stored), self.store_timeout)
-            except TimeoutError:
-                raise DeadlineExceeded("the turn was not stored in time") from None
 
     def memory_failed(self, error: BaseException, what: str) -> None:
         """A failure of our own code around a call: log it once, raise it only when strict."""
@@ -225,7 +205,9 @@ class Memoire:
             f"memory took longer than the recall budget of {self.recall_budget * 1000:.0f} ms"
         )
 
-    def _no_context(self, turn: _Turn, error: MemoireError) -> None:
+    def _no_context(self, turn: Turn, error: TimeoutError | MemoireError) -> None:
+        if isinstance(error, TimeoutError):
+            error = self._over_budget()
         # A slow service may still store the turn once the reply is in; a failed one cannot.
         if self.strict or not isinstance(error, DeadlineExceeded):
             turn.cancel()
@@ -439,6 +421,14 @@ class _Turn:
             self.memoire._failed(error)
 
 
+@contextlib.contextmanager
+def _store_deadline() -> Iterator[None]:
+    try:
+        yield
+    except TimeoutError:
+        raise DeadlineExceeded("the turn was not stored in time") from None
+
+
 def _delta(turn_id: str, texts: list[str]) -> pb.ObserveChatRequest:
     return pb.ObserveChatRequest(delta=pb.AssistantDelta(turn_id=turn_id, text="".join(texts)))
 
@@ -451,49 +441,6 @@ def _resolve(future: concurrent.futures.Future[T], value: T) -> None:
 async def _wait(awaitable: Coroutine[Any, Any, Any], seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(awaitable, seconds)
-
-
-class _Runtime:
-    """A private event loop on a daemon thread, started on first use (again after a fork)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-
-    @property
-    def started(self) -> bool:
-        return self._loop is not None and self._pid == os.getpid()
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._pid != os.getpid():
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(
-                    target=loop.run_forever, name="memoire-memory", daemon=True
-                )
-                thread.start()
-                self._loop, self._thread, self._pid = loop, thread, os.getpid()
-            return self._loop
-
-    def call_soon(self, callback: Callable[[], object]) -> None:
-        self.loop.call_soon_threadsafe(callback)
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def stop(self) -> None:
-        with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        if not thread.is_alive():
-            loop.close()
 
 
 def _budget_from_env() -> float:
