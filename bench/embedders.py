@@ -43,7 +43,7 @@ from tokenizers import Tokenizer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "core"))
 
-from memoire_core.embedding import LocalE5Embedder, OnnxE5Embedder  # noqa: E402
+from memoire_adapters.embedding import LocalE5Embedder, OnnxE5Embedder  # noqa: E402
 
 Matrix = npt.NDArray[np.float32]
 

@@ -21,12 +21,13 @@ from typing import Any
 import grpc
 from pydantic import SecretStr
 
-from memoire_cli import localstack, migrate
-from memoire_cli.bench.scripted_llm import instant_llm
+from memoire_bench.scripted_llm import instant_llm
+from memoire_cli import migrate
 from memoire_core.config import Settings
 from memoire_core.services.accounts import create_app_with_key
 from memoire_proto.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from memoire_server.app import start
+from memoire_stack import services as localstack
 
 FINAL = {memory_pb2.EXTRACTION_STATE_SUCCEEDED, memory_pb2.EXTRACTION_STATE_FAILED}
 

@@ -33,9 +33,10 @@ from memoire import BreakerState, Memoire, MemoireClient, MemoireError
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from memoire_cli import localstack, migrate  # noqa: E402
+from memoire_cli import migrate  # noqa: E402
 from memoire_core.db.engine import make_engine, make_session_factory  # noqa: E402
 from memoire_core.services.accounts import create_app_with_key  # noqa: E402
+from memoire_stack import services as localstack  # noqa: E402
 from tests.integration.fake_llm import fake_llm  # noqa: E402
 
 SERVER = (
@@ -59,9 +60,9 @@ def timed(call: Callable[..., object], *args: Any) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def first_chunk_ms(make_stream: Callable[..., Any], *args: Any) -> float:
+def first_chunk_ms(make_stream: Callable[[], Any]) -> float:
     started = time.perf_counter()
-    stream = make_stream(*args)
+    stream = make_stream()
     next(iter(stream))
     took = (time.perf_counter() - started) * 1000
     for _ in stream:
@@ -91,6 +92,20 @@ def wait_ready(key: str, target: str) -> None:
                 time.sleep(0.2)
             else:
                 return
+
+
+def side_by_side(
+    calls: int, took: Callable[[Any, int], float], plain: Any, wrapped: Any, gap: float = 0.0
+) -> tuple[list[float], list[float]]:
+    """What ``took`` measures of each client, the two interleaved so both see the same
+    machine."""
+    base, other = [], []
+    for i in range(calls):
+        if gap:
+            time.sleep(gap)
+        base.append(took(plain, i))
+        other.append(took(wrapped, i))
+    return base, other
 
 
 def row(name: str, values: list[float], floor: list[float] | None) -> dict[str, Any]:
@@ -160,18 +175,18 @@ def measure(
                 model="gpt-4o", user=USER, messages=messages, **kwargs
             )
 
-        def ask_stream(client: Any, i: int) -> Any:
-            return ask(client, i, stream=True)
+        def asked(client: Any, i: int) -> float:
+            return timed(ask, client, i)
+
+        def first_chunk(client: Any, i: int) -> float:
+            return first_chunk_ms(lambda: ask(client, i, stream=True))
 
         up = Memoire(api_key=key, target=target, recall_budget=5.0)
         wrapped = up.wrap(openai.OpenAI(base_url=fake.openai_url, api_key="x"))
         for i in range(5):  # warm both paths: connections, the server's model
             ask(plain, i)
             ask(wrapped, i)
-        base, with_memory = [], []
-        for i in range(calls):  # interleaved, so both see the same machine
-            base.append(timed(ask, plain, i))
-            with_memory.append(timed(ask, wrapped, i))
+        base, with_memory = side_by_side(calls, asked, plain, wrapped)
         results += [
             row("unwrapped", base, None),
             row("wrapped, memory up", with_memory, base),
@@ -181,11 +196,7 @@ def measure(
 
         # As in real use, where a model takes a while: the previous turn is stored and
         # embedded before the next call, so the call pays only its own context.
-        base, spaced = [], []
-        for i in range(calls):
-            time.sleep(GAP_SECONDS)
-            base.append(timed(ask, plain, i))
-            spaced.append(timed(ask, wrapped, i))
+        base, spaced = side_by_side(calls, asked, plain, wrapped, GAP_SECONDS)
         results.append(row(f"wrapped, memory up, calls {GAP_SECONDS}s apart", spaced, base))
         # The server's part of a context: the same recall as a plain Recall call.
         with MemoireClient(key, target) as direct:
@@ -196,10 +207,7 @@ def measure(
                 recalls.append(timed(direct.recall, USER, question))
         results.append(row("Recall RPC alone (server's share)", recalls, None))
 
-        base_first, memory_first = [], []
-        for i in range(calls):
-            base_first.append(first_chunk_ms(ask_stream, plain, i))
-            memory_first.append(first_chunk_ms(ask_stream, wrapped, i))
+        base_first, memory_first = side_by_side(calls, first_chunk, plain, wrapped)
         results += [
             row("unwrapped stream, first chunk", base_first, None),
             row("wrapped stream, memory up, first chunk", memory_first, base_first),
@@ -214,10 +222,7 @@ def measure(
         opening = []
         while down.breaker.state is not BreakerState.OPEN:
             opening.append(timed(ask, wrapped_down, 0))
-        base, without = [], []
-        for i in range(calls):
-            base.append(timed(ask, plain, i))
-            without.append(timed(ask, wrapped_down, i))
+        base, without = side_by_side(calls, asked, plain, wrapped_down)
         results += [
             row("unwrapped (memory down)", base, None),
             row("wrapped, memory down, breaker open", without, base),

@@ -22,6 +22,16 @@ class Limits(BaseSettings):
     metadata_value_bytes: int = Field(1_024, description="Longest metadata value, in bytes.")
     page_size: int = Field(500, description="Largest page of a list call.")
     recall_limit: int = Field(100, description="Most hits one Recall returns.")
+    conscious_limit: int = Field(100, description="Most facts one Conscious call returns.")
+    name_bytes: int = Field(128, description="Longest app or API key name, in bytes.")
+    category_bytes: int = Field(64, description="Longest fact category, in bytes.")
+    slot_chars: int = Field(128, description="Longest slot key, such as location.home.")
+    value_bytes: int = Field(1_024, description="Longest slot value of a fact, in bytes.")
+    language_bytes: int = Field(16, description="Longest language tag of a fact, in bytes.")
+    open_turns: int = Field(100, description="Most turns open at once on one ObserveChat stream.")
+    turn_recall_limit: int = Field(
+        50, description="Most memories an ObserveChat turn may ask to be recalled."
+    )
 
 
 class Settings(BaseSettings):
@@ -114,6 +124,11 @@ class Settings(BaseSettings):
         4, description="Retries of an extraction after transient provider errors."
     )
     sweep_every_seconds: float = Field(60.0, description="How often the sweeper runs.")
+    embed_owed_every_seconds: float = Field(
+        30.0,
+        description="How often a worker embeds memories still owed a vector (a safety net "
+        "behind the server's own embedder).",
+    )
     sweep_after_seconds: int = Field(
         30, description="Age at which a job still pending (or running too long) is queued again."
     )

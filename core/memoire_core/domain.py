@@ -7,6 +7,14 @@ from enum import StrEnum
 
 from memoire_core.slots import Cardinality
 
+# Belief in a fact nobody rated: one added directly is taken as the caller's word, one the
+# model extracted without a confidence as a little less certain.
+DIRECT_FACT_CONFIDENCE = 0.9
+EXTRACTED_FACT_CONFIDENCE = 0.8
+# A stored message is what was said: nothing about it is uncertain.
+EPISODE_CONFIDENCE = 1.0
+DEFAULT_RECALL_LIMIT = 10
+
 
 class Kind(StrEnum):
     """Episode (a stored message) or fact (a distilled statement)."""
@@ -83,18 +91,6 @@ class FactResult:
     value: str
     reason: str = ""
 
-    @classmethod
-    def unmatched(cls, record: dict[str, str]) -> "FactResult":
-        """An unmatched retraction as an extraction job recorded it."""
-        return cls(
-            FactOutcome.UNMATCHED,
-            None,
-            record.get("content", ""),
-            record.get("slot", ""),
-            record.get("value", ""),
-            record.get("reason", ""),
-        )
-
 
 @dataclass(frozen=True)
 class Principal:
@@ -130,6 +126,30 @@ class UserView:
 
 
 @dataclass(frozen=True)
+class KeyView:
+    """An API key as callers see it: never its secret or hash."""
+
+    key_id: str
+    scope: Scope
+    user_external_id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """A session as callers see it."""
+
+    external_id: str
+    user_external_id: str
+    created: bool
+    created_at: datetime
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
 class MessageView:
     """A stored message as an export shows it."""
 
@@ -161,7 +181,7 @@ class FactIn:
     category: str = ""
     slot: str = ""
     temporal: Temporal = Temporal.CURRENT
-    confidence: float = 0.9
+    confidence: float = DIRECT_FACT_CONFIDENCE
     essential: bool = False
     valid_from: datetime | None = None
     language: str = ""
@@ -207,12 +227,25 @@ class MemoryView:
     @property
     def live(self) -> bool:
         """True while nothing retired or ended the memory (a plan may be live, never current)."""
-        return self.superseded_at is None and self.valid_to is None
+        return is_live(self.superseded_at, self.valid_to)
 
     @property
     def current(self) -> bool:
         """True while the memory is the live view of the world: not past, not only planned."""
-        return self.live and self.temporal not in (Temporal.PAST, Temporal.PLANNED)
+        return is_current(self.superseded_at, self.valid_to, self.temporal)
+
+
+def is_live(superseded_at: datetime | None, valid_to: datetime | None) -> bool:
+    """Whether nothing retired or ended a memory (a plan may be live, never current)."""
+    return superseded_at is None and valid_to is None
+
+
+def is_current(
+    superseded_at: datetime | None, valid_to: datetime | None, temporal: Temporal | None
+) -> bool:
+    """Whether a memory holds now: live, and neither about the past nor only planned (an
+    episode has no temporal state). The SQL form is ``db.repos.clauses.current_clause``."""
+    return is_live(superseded_at, valid_to) and temporal in (None, Temporal.CURRENT)
 
 
 @dataclass(frozen=True)
@@ -234,6 +267,21 @@ class Hit:
 
     memory: MemoryView
     score: Score
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEvent:
+    """One change to a memory, for the log: what happened, why, and what it touched."""
+
+    user_id: uuid.UUID
+    memory_id: uuid.UUID
+    type: EventType
+    cause: str
+    slot: str = ""
+    extraction_id: uuid.UUID | None = None
+    related_memory_id: uuid.UUID | None = None
+    confidence_before: float | None = None
+    confidence_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -275,12 +323,13 @@ class JobView:
     unmatched: list[FactResult] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecallQuery:
-    """What Recall is asked."""
+    """What Recall is asked, from the request down to the SQL that ranks: the text, how many
+    hits, and the filters (a query with no text filters alone)."""
 
-    text: str
-    limit: int = 10
+    text: str = ""
+    limit: int = DEFAULT_RECALL_LIMIT
     kinds: frozenset[Kind] = frozenset()
     categories: frozenset[str] = frozenset()
     current_only: bool = False
@@ -288,6 +337,8 @@ class RecallQuery:
     start: datetime | None = None
     end: datetime | None = None
     session_external_id: str | None = None
+    # The session resolved to its internal id; set once the user's session is looked up.
+    session_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)

@@ -57,10 +57,13 @@ def _cut(key: str) -> str:
     return key if len(key) <= SHOWN_KEY_CHARS else key[:SHOWN_KEY_CHARS] + "…"
 
 
-def check_slot(v: Violations, path: str, slot: str) -> None:
+def check_slot(v: Violations, path: str, slot: str, limits: Limits) -> None:
     """A slot key: dotted lower-case words such as ``location.home``."""
-    if slot and (len(slot) > 128 or not SLOT_PATTERN.match(slot)):
-        v.add(path, "must be dotted lower-case words of [a-z0-9_], at most 128 characters")
+    if slot and (len(slot) > limits.slot_chars or not SLOT_PATTERN.match(slot)):
+        v.add(
+            path,
+            f"must be dotted lower-case words of [a-z0-9_], at most {limits.slot_chars} characters",
+        )
 
 
 def check_count(v: Violations, path: str, count: int, maximum: int) -> None:

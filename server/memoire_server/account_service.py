@@ -25,7 +25,7 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
         await self.app.require_admin(context)
         async with self.app.sessions() as db, db.begin():
             made = await accounts.create_app(
-                db, self.app.server_secret, request.name, request.key_name
+                db, self.app.server_secret, request.name, request.key_name, self.app.settings.limits
             )
         return pb.CreateAppResponse(
             app=account_pb2.App(
@@ -88,7 +88,6 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
             new, previous = await accounts.rotate_key(
                 db, principal, self.app.server_secret, request.key_id, seconds
             )
-        await self.app.keys_changed()
         return pb.RotateApiKeyResponse(
             api_key=convert.api_key(new.key), secret=new.secret, previous=convert.api_key(previous)
         )
@@ -99,7 +98,6 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
     ) -> pb.RevokeApiKeyResponse:
         async with self.app.unit_of_work(context) as (db, principal):
             revoked = await accounts.revoke_key(db, principal, request.key_id)
-        await self.app.keys_changed()
         return pb.RevokeApiKeyResponse(api_key=convert.api_key(revoked))
 
     @mapped

@@ -12,12 +12,14 @@ from grpc_health.v1 import _async as aio_health  # the asyncio servicer (health.
 from grpc_health.v1 import health, health_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from memoire_core.cache import ConsciousCache
+from memoire_adapters.cache import ConsciousCache
+from memoire_adapters.embedding import make_embedder
+from memoire_adapters.metrics import PrometheusMetrics
 from memoire_core.config import Settings
-from memoire_core.db.engine import make_engine, make_reader_factory, make_session_factory
-from memoire_core.embedding import Embedder, make_embedder
-from memoire_core.ratelimit import RateLimiter
+from memoire_core.db.engine import make_engine, make_reader_factory
+from memoire_core.ports import Embedder
 from memoire_core.services.embedding import adopt_model, embed_owed, prepare_model
+from memoire_core.unit_of_work import Effects, sessions_with_effects
 from memoire_proto.v1 import (
     account_service_pb2,
     account_service_pb2_grpc,
@@ -32,6 +34,7 @@ from memoire_server.jobs import ExtractionQueue
 from memoire_server.limits import AdmissionInterceptor
 from memoire_server.malformed import MalformedRequestInterceptor
 from memoire_server.memory_service import MemoryService
+from memoire_server.ratelimit import RateLimiter
 from memoire_server.telemetry import Telemetry, start_telemetry
 
 log = logging.getLogger(__name__)
@@ -92,7 +95,15 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
     if not settings.secret_key.get_secret_value():
         raise ValueError("MEMOIRE_SECRET_KEY must be set")
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-    sessions = make_session_factory(engine)
+    cache = ConsciousCache(settings.redis_url) if settings.redis_url else None
+    embed_wakeup = asyncio.Event()
+    effects = Effects(
+        cache=cache,
+        jobs=ExtractionQueue(settings.redis_url) if settings.redis_url else None,
+        metrics=PrometheusMetrics(),
+        vectors_owed=embed_wakeup.set,
+    )
+    sessions = sessions_with_effects(engine, effects)
     if embedder is None:
         embedder = make_embedder(settings)
     indexed = await prepare_model(sessions, embedder, index=settings.vector_index == "hnsw")
@@ -104,8 +115,8 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
         sessions=sessions,
         embedder=embedder,
         server_secret=settings.secret_key.get_secret_value().encode(),
-        queue=ExtractionQueue(settings.redis_url) if settings.redis_url else None,
-        conscious_cache=ConsciousCache(settings.redis_url) if settings.redis_url else None,
+        conscious_cache=cache,
+        embed_wakeup=embed_wakeup,
         limiter=RateLimiter(settings.redis_url, settings) if settings.redis_url else None,
         readers=make_reader_factory(engine),
     )

@@ -3,7 +3,7 @@ SQL at all.
 
 An entry is found by a digest of the whole presented key and the user the call names, and
 holds what checking them found. It is trusted only while the epoch of API keys in Redis
-(``memoire_core.cache.KEYS_EPOCH_KEY``, bumped whenever a key is revoked, rotated or its user
+(``memoire_adapters.cache.KEYS_EPOCH_KEY``, bumped whenever a key is revoked, rotated or its user
 forgotten) still equals the one read before the key was checked, and at most
 ``MAX_AGE_SECONDS`` in any case (a bump lost while Redis was down).
 """

@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import hmac
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,65 +12,43 @@ import grpc
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from memoire_core.cache import ConsciousCache
 from memoire_core.config import Settings
-from memoire_core.domain import IngestResult, JobState, Principal
-from memoire_core.embedding import Embedder
+from memoire_core.domain import Principal
 from memoire_core.errors import PermissionDenied, Unauthenticated
-from memoire_core.ratelimit import RateLimiter
+from memoire_core.ports import Cache, Embedder
 from memoire_core.services.access import authenticate, lookup_name
 from memoire_core.services.recall import CorpusStatsCache, Ranking
 from memoire_core.slots import SlotRegistry
 from memoire_server.callers import KnownCallers
-from memoire_server.jobs import ExtractionQueue
 from memoire_server.limits import client_address, presented_key_in
+from memoire_server.ratelimit import RateLimiter
 
 
 @dataclass
 class AppContext:
-    """Settings, the session factory and the embedder, shared by every call."""
+    """Settings, the session factory and the embedder, shared by every call.
+
+    ``sessions`` come from ``memoire_core.unit_of_work.sessions_with_effects``: what a call
+    commits (a job to queue, facts that retire cached answers) follows once its session
+    closes, so no handler wires it by hand.
+    """
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     embedder: Embedder | None
     server_secret: bytes
-    queue: ExtractionQueue | None = None
-    conscious_cache: ConsciousCache | None = None
+    conscious_cache: Cache | None = None
     registry: SlotRegistry = field(default_factory=SlotRegistry)
     embed_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    background: set[asyncio.Task[bool]] = field(default_factory=set)
     limiter: RateLimiter | None = None
     # Sessions whose statements each commit on their own, for calls that only read.
     readers: async_sessionmaker[AsyncSession] | None = None
     corpus_stats: CorpusStatsCache = field(default_factory=CorpusStatsCache)
     callers: KnownCallers = field(default_factory=KnownCallers)
 
-    async def after_ingest(self, result: IngestResult) -> None:
-        """Work that follows a committed ingest: vectors for new episodes, the extraction job.
-
-        The job is handed to the broker in the background so the reply never waits on Redis;
-        the job row is already committed, so the sweeper queues it if this hand-off fails.
-        """
-        if result.created_message_ids:
-            self.embed_wakeup.set()
-        if (
-            result.extraction_id is not None
-            and result.extraction_state is JobState.PENDING
-            and self.queue is not None
-        ):
-            task = asyncio.create_task(self.queue.enqueue(result.extraction_id))
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
-
-    async def keys_changed(self) -> None:
-        """Make every server forget the keys it checked recently (after the change commits)."""
-        if self.conscious_cache is not None:
-            await self.conscious_cache.keys_changed()
-
-    async def facts_changed(self, user_ids: list[uuid.UUID]) -> None:
-        """Retire cached Conscious answers of users whose facts changed (after the commit)."""
-        if self.conscious_cache is not None:
-            await self.conscious_cache.invalidate(user_ids)
+    def reader(self) -> AsyncSession:
+        """A session for reads outside any unit of work: no BEGIN, no COMMIT, no effects."""
+        return (self.readers or self.sessions)()
 
     @property
     def ranking(self) -> Ranking:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from memoire_core.domain import (
+    DIRECT_FACT_CONFIDENCE,
     EventType,
     EventView,
     FactIn,
@@ -14,17 +15,18 @@ from memoire_core.domain import (
     Hit,
     JobState,
     JobView,
+    KeyView,
     Kind,
     MemoryView,
     MessageIn,
     MessageView,
     Role,
     Scope,
+    SessionView,
     Temporal,
     UserView,
 )
 from memoire_core.errors import FieldViolation, InvalidArgument, Violations
-from memoire_core.services.accounts import KeyView, SessionView
 from memoire_core.services.export import ExportItem
 from memoire_core.slots import Cardinality
 from memoire_proto.v1 import account_pb2, memory_pb2, memory_service_pb2
@@ -274,7 +276,7 @@ def facts_in(request: memory_service_pb2.AddMemoriesRequest, v: Violations) -> l
                 category=f.category,
                 slot=f.slot,
                 temporal=temporal,
-                confidence=f.confidence if f.confidence != 0 else 0.9,
+                confidence=f.confidence or DIRECT_FACT_CONFIDENCE,
                 essential=f.essential,
                 valid_from=_time_in(f, "valid_from_time", f"facts[{i}].valid_from_time", v),
                 language=f.language,

@@ -9,18 +9,18 @@ import logging
 import uuid
 from typing import Any
 
-from memoire_core import tracing
-from memoire_core.logs import REQUEST_ID_TASK_HEADER, request_id
+from memoire_adapters import tracing
+from memoire_adapters.logs import request_id
+from memoire_core.task_contract import REQUEST_ID_TASK_HEADER, Queue, Task, extract_task_id
 
 log = logging.getLogger(__name__)
 
-EXTRACT_TASK = "memoire.extract"
-EXTRACTION_QUEUE = "extraction"
 SEND_TIMEOUT_SECONDS = 2.0
 
 
 class ExtractionQueue:
-    """Sends ``memoire.extract`` tasks by name; the server never imports the worker code."""
+    """Sends extraction tasks by name (the ``JobQueue`` of ``memoire_core.ports``); the
+    server never imports the worker code."""
 
     def __init__(self, redis_url: str) -> None:
         from celery import Celery  # noqa: PLC0415 - only a client: no tasks, no worker
@@ -33,11 +33,11 @@ class ExtractionQueue:
 
     def _send(self, job_id: uuid.UUID, headers: dict[str, str]) -> None:
         self._celery.send_task(
-            EXTRACT_TASK,
+            Task.EXTRACT,
             args=[str(job_id)],
-            queue=EXTRACTION_QUEUE,
+            queue=Queue.EXTRACTION,
             retry=False,
-            task_id=f"extract-{job_id}",
+            task_id=extract_task_id(job_id),
             headers=headers,
         )
 

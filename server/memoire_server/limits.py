@@ -8,10 +8,10 @@ from typing import Any
 import grpc
 
 from memoire_core.errors import MemoireError
-from memoire_core.ratelimit import MethodClass, RateLimiter
 from memoire_proto.v1 import account_service_pb2, memory_service_pb2
 from memoire_server.errors import abort, status_for
 from memoire_server.guard import Interceptor, guarded
+from memoire_server.ratelimit import MethodClass, RateLimiter
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 

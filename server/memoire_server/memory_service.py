@@ -1,10 +1,13 @@
 """MemoryService: ingest, recall, conscious and memory management over gRPC."""
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from memoire_core.config import Limits
+from memoire_core.db.repos.clauses import Owner
 from memoire_core.db.repos.memories import ListFilter
 from memoire_core.domain import RecallQuery
 from memoire_core.errors import NotFound, Violations
@@ -19,6 +22,7 @@ from memoire_server.errors import mapped, mapped_stream
 from memoire_server.limits import presented_key_in
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
+T = TypeVar("T")
 
 
 class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
@@ -28,7 +32,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         self.app = app
 
     @property
-    def limits(self) -> Any:
+    def limits(self) -> Limits:
         return self.app.settings.limits
 
     @mapped
@@ -43,7 +47,6 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
             result = await ingest.ingest(
                 db, user, command, extraction_enabled=bool(self.app.settings.llm_model)
             )
-        await self.app.after_ingest(result)
         return pb.IngestResponse(
             message_ids=convert.ids(result.message_ids),
             extraction_id=str(result.extraction_id) if result.extraction_id else "",
@@ -63,8 +66,6 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         async with self.app.unit_of_work(context) as (db, principal):
             user = await user_for_write(db, principal, request.user_id, self.limits)
             added = await facts.add_facts(db, user, items, self.app.registry, request.request_id)
-        self.app.embed_wakeup.set()
-        await self.app.facts_changed([user.id])
         return pb.AddMemoriesResponse(
             memories=[convert.memory(m) for m in added.memories],
             results=[convert.fact_result(r) for r in added.results],
@@ -89,10 +90,12 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         work = self.app.unit_of_work(context, read_only=True, user_id=request.user_id)
         async with work as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
-            if user is None:
-                return pb.RecallResponse()
-            # Embedded only once the key is known good, so bad keys cost no model time.
-            vector = await recall.embed_query(self.app.embedder, query.text)
+        if user is None:
+            return pb.RecallResponse()
+        # Embedded only once the key is known good, so bad keys cost no model time, and with
+        # no connection held, so the model never keeps one from other calls.
+        vector = await recall.embed_query(self.app.embedder, query.text)
+        async with self.app.reader() as db:
             hits = await recall.recall(
                 db,
                 user,
@@ -107,7 +110,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
     @mapped
     async def Conscious(self, request: pb.ConsciousRequest, context: Ctx) -> pb.ConsciousResponse:
         v = Violations()
-        check_limit(v, "limit", request.limit, 100)
+        check_limit(v, "limit", request.limit, self.limits.conscious_limit)
         v.raise_if_any()
         variant = str(request.limit)
         remembered = await self._remembered_conscious(context, request.user_id, variant)
@@ -165,8 +168,8 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
     ) -> pb.ListMemoriesResponse:
         v = Violations()
         check_limit(v, "page_size", request.page_size, self.limits.page_size)
-        check_slot(v, "slot", request.slot)
-        check_text(v, "category", request.category, 64, required=False)
+        check_slot(v, "slot", request.slot, self.limits)
+        check_text(v, "category", request.category, self.limits.category_bytes, required=False)
         kind = convert.KIND_FROM_PB.get(request.kind)
         if request.kind and kind is None:
             v.add("kind", "is not a known MemoryKind")
@@ -189,28 +192,25 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
 
     @mapped
     async def GetMemory(self, request: pb.GetMemoryRequest, context: Ctx) -> pb.GetMemoryResponse:
-        _require_id("memory_id", request.memory_id)
-        async with self.app.unit_of_work(context, read_only=True) as (db, principal):
-            view = await memories.get_memory(db, owner_of(principal), request.memory_id)
+        view = await self._read_owned(context, "memory_id", request.memory_id, memories.get_memory)
         return pb.GetMemoryResponse(memory=convert.memory(view))
 
     @mapped
     async def DeleteMemory(
         self, request: pb.DeleteMemoryRequest, context: Ctx
     ) -> pb.DeleteMemoryResponse:
-        _require_id("memory_id", request.memory_id)
+        _require_id("memory_id", request.memory_id, self.limits)
         async with self.app.unit_of_work(context) as (db, principal):
-            deleted, user_id = await memories.delete_memory(
+            deleted, _ = await memories.delete_memory(
                 db, owner_of(principal), request.memory_id, principal.key_id, self.app.registry
             )
-        await self.app.facts_changed([user_id])
         return pb.DeleteMemoryResponse(memory_id=deleted)
 
     @mapped
     async def GetMemoryHistory(
         self, request: pb.GetMemoryHistoryRequest, context: Ctx
     ) -> pb.GetMemoryHistoryResponse:
-        _require_id("memory_id", request.memory_id)
+        _require_id("memory_id", request.memory_id, self.limits)
         v = Violations()
         check_limit(v, "page_size", request.page_size, self.limits.page_size)
         v.raise_if_any()
@@ -226,9 +226,9 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
     async def GetExtraction(
         self, request: pb.GetExtractionRequest, context: Ctx
     ) -> pb.GetExtractionResponse:
-        _require_id("extraction_id", request.extraction_id)
-        async with self.app.unit_of_work(context, read_only=True) as (db, principal):
-            job = await memories.get_extraction(db, owner_of(principal), request.extraction_id)
+        job = await self._read_owned(
+            context, "extraction_id", request.extraction_id, memories.get_extraction
+        )
         return pb.GetExtractionResponse(extraction=convert.extraction(job))
 
     @mapped
@@ -238,10 +238,19 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         async with self.app.unit_of_work(context) as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
             n_messages, n_memories = await memories.forget_user(db, user)
-        if user is not None and self.app.conscious_cache is not None:
-            await self.app.conscious_cache.forget(user.id)
-            await self.app.keys_changed()  # the user's keys went with them
         return pb.ForgetUserResponse(deleted_messages=n_messages, deleted_memories=n_memories)
+
+    async def _read_owned(
+        self,
+        context: Ctx,
+        path: str,
+        named: str,
+        read: Callable[[AsyncSession, Owner, str], Awaitable[T]],
+    ) -> T:
+        """Read one thing the caller's app (or user) owns, named by the id at ``path``."""
+        _require_id(path, named, self.limits)
+        async with self.app.unit_of_work(context, read_only=True) as (db, principal):
+            return await read(db, owner_of(principal), named)
 
     @mapped_stream
     async def ExportUser(
@@ -255,10 +264,10 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
             yield convert.export_item(item)
 
 
-def _require_id(path: str, value: str) -> None:
+def _require_id(path: str, value: str, limits: Limits) -> None:
     v = Violations()
     if not value:
         v.add(path, "is required")
-    elif len(value) > 128:
-        v.add(path, "is longer than 128 characters")
+    elif len(value) > limits.id_chars:
+        v.add(path, f"is longer than {limits.id_chars} characters")
     v.raise_if_any()

@@ -48,8 +48,6 @@ log = logging.getLogger(__name__)
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
 DEFAULT_RECALL = 8
-MAX_RECALL = 50
-MAX_OPEN_TURNS = 100
 # Watching an extraction: every POLL_SECONDS at first, then every SLOW_POLL_SECONDS, and an
 # update with the last state seen once WATCH_SECONDS have passed without a final one.
 POLL_SECONDS = 0.1
@@ -183,14 +181,17 @@ class _Stream:
         check_id(v, "start.turn_id", start.turn_id, self.limits, required=True)
         if start.turn_id in self.open:
             v.add("start.turn_id", "names a turn already open on this stream")
-        elif len(self.open) >= MAX_OPEN_TURNS:
-            v.add("start.turn_id", f"would open more than {MAX_OPEN_TURNS} turns on this stream")
+        elif len(self.open) >= self.limits.open_turns:
+            v.add(
+                "start.turn_id",
+                f"would open more than {self.limits.open_turns} turns on this stream",
+            )
         if self.principal.scope is Scope.APP:
             check_id(v, "start.user_id", start.user_id, self.limits, required=True)
         check_id(v, "start.session_id", start.session_id, self.limits, required=False)
         check_text(v, "start.user_message", start.user_message, self.limits.content_bytes)
-        if not 0 <= start.recall_limit <= MAX_RECALL:
-            v.add("start.recall_limit", f"must be between 0 and {MAX_RECALL}")
+        if not 0 <= start.recall_limit <= self.limits.turn_recall_limit:
+            v.add("start.recall_limit", f"must be between 0 and {self.limits.turn_recall_limit}")
         v.raise_if_any()
         turn = _Turn(
             turn_id=start.turn_id,
@@ -209,7 +210,7 @@ class _Stream:
         # The caller is waiting: the query is embedded while the database is asked the rest.
         vector = asyncio.create_task(recall.embed_query(self.app.embedder, query.text))
         try:
-            async with (self.app.readers or self.app.sessions)() as db:
+            async with self.app.reader() as db:
                 user = await user_for_read(db, self.principal, turn.user_id, self.limits)
                 if user is None:
                     return pb.TurnContext(turn_id=turn.turn_id)
@@ -321,7 +322,6 @@ class _Stream:
             result = await ingest.ingest(
                 db, user, command, extraction_enabled=bool(self.app.settings.llm_model)
             )
-        await self.app.after_ingest(result)
         return user, result.message_ids, result.extraction_id
 
     async def _watch(self, turn_id: str, user: UserRef, extraction_id: uuid.UUID) -> None:

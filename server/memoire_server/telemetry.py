@@ -22,11 +22,11 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 from prometheus_client import Counter, Histogram
 
-from memoire_core import tracing
+from memoire_adapters import tracing
+from memoire_adapters.logs import REQUEST_ID_HEADER, accept_request_id, request_id
+from memoire_adapters.metrics import MetricsEndpoint, serve_metrics
+from memoire_adapters.tracing import Tracing
 from memoire_core.config import Settings
-from memoire_core.logs import REQUEST_ID_HEADER, accept_request_id, request_id
-from memoire_core.metrics import MetricsEndpoint, serve_metrics
-from memoire_core.tracing import Tracing
 from memoire_proto.v1 import account_service_pb2, memory_service_pb2
 
 if TYPE_CHECKING:

@@ -19,12 +19,14 @@ import grpc
 import pytest
 from pydantic import SecretStr
 
-from memoire_cli import localstack, migrate
+from memoire_adapters.embedding import OnnxE5Embedder
+from memoire_cli import migrate
 from memoire_core.config import Settings
-from memoire_core.embedding import Embedder, OnnxE5Embedder
+from memoire_core.ports import Embedder
 from memoire_core.services.accounts import create_app_with_key
 from memoire_proto.v1 import account_service_pb2_grpc, memory_service_pb2_grpc
 from memoire_server.app import Running, start
+from memoire_stack import services as localstack
 
 T = TypeVar("T")
 

@@ -4,12 +4,15 @@ and ``anthropic`` SDK clients run unchanged against it.
 It answers ``POST /v1/chat/completions`` and ``POST /v1/messages``, plain or as Server-Sent
 Events when the request asks to stream, records every request body, and can hold a stream
 after its first chunk (to prove chunks reach the caller as they are sent) or fail.
+
+:func:`json_server` is the same server answering JSON POSTs with any function, the base of the
+tests' other scripted providers.
 """
 
 import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -171,12 +174,7 @@ def fake_llm() -> Iterator[FakeLLM]:
             self._stream(events, first_text_at=2)
 
         def _json(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            _send_json(self, status, payload)
 
         def _stream(self, events: list[str], first_text_at: int) -> None:
             self.send_response(200)
@@ -198,14 +196,57 @@ def fake_llm() -> Iterator[FakeLLM]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = _Server(("127.0.0.1", 0), Handler)
-    fake.root = f"http://127.0.0.1:{server.server_address[1]}"
+    with _serving(Handler) as root:
+        fake.root = root
+        try:
+            yield fake
+        finally:
+            fake.release.set()
+
+
+# (path, body, headers) -> (status, reply); a None reply means 404.
+Answer = Callable[[str, dict[str, Any], Any], tuple[int, Any]]
+
+
+@contextmanager
+def json_server(answer: Answer) -> Iterator[str]:
+    """Serve ``answer`` to JSON POSTs on a free loopback port; yields the base URL ending in
+    ``/v1``. The base of the scripted providers (scripted_llm.py, fake_provider.py)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            status, reply = answer(self.path, body, self.headers)  # case-insensitive
+            if reply is None:
+                self.send_error(404)
+                return
+            _send_json(self, status, reply)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with _serving(Handler) as root:
+        yield f"{root}/v1"
+
+
+def _send_json(handler: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve with ``handler`` on a free loopback port; yields the root URL."""
+    server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield fake
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
-        fake.release.set()
         server.shutdown()
         server.server_close()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from memoire_cli.bench.scripted_llm import json_server
+from tests.integration.fake_llm import json_server
 
 
 def bag_of_words(text: str, dims: int) -> list[float]:

@@ -18,11 +18,11 @@ import grpc
 import pytest
 from pydantic import SecretStr
 
-from memoire_cli import localstack
 from memoire_core.services.accounts import create_app_with_key
 from memoire_proto.v1 import memory_pb2
 from memoire_proto.v1 import memory_service_pb2 as pb
 from memoire_server.app import Running, start
+from memoire_stack import services as localstack
 from tests.integration.conftest import Api, LoopThread, make_settings
 from tests.integration.helpers import timestamp
 from tests.integration.scripted_llm import ScriptedLLM, scripted_llm

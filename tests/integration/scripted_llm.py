@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from memoire_cli.bench.scripted_llm import json_server
+from tests.integration.fake_llm import json_server
 
 
 @dataclass

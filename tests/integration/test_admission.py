@@ -142,7 +142,7 @@ def test_repeated_failed_sign_ins_from_one_address_are_throttled(
 def test_without_redis_the_server_meters_calls_itself_and_writes_are_stored(
     loop_thread, embedder, database_url, caplog
 ):
-    caplog.set_level(logging.WARNING, logger="memoire_core.ratelimit")
+    caplog.set_level(logging.WARNING, logger="memoire_server.ratelimit")
     unreachable = f"redis://127.0.0.1:{_unused_port()}/0"
     with (
         own_server(

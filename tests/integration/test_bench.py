@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from memoire_cli.bench import steady
+from memoire_bench import steady
 
 BIN = Path(sys.executable).parent
 LEVELS = ("1", "4")

@@ -25,12 +25,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from pydantic import SecretStr
 
-from memoire_cli import localstack, migrate
+from memoire_cli import migrate
 from memoire_core.config import Settings
 from memoire_core.services.accounts import create_app_with_key
 from memoire_proto.v1 import memory_pb2
 from memoire_proto.v1 import memory_service_pb2 as pb
 from memoire_server.app import Running, start
+from memoire_stack import services as localstack
 from tests.integration.conftest import Api, LoopThread, make_settings
 from tests.integration.helpers import eventually, failure_of, listed, user_message
 from tests.integration.pipeline import Worker, facts, finished, said

@@ -37,11 +37,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from memoire_cli.envoy import LocalEnvoy
 from memoire_core.config import Limits
 from memoire_proto.v1 import account_pb2, account_service_pb2_grpc, memory_service_pb2_grpc
 from memoire_proto.v1 import account_service_pb2 as apb
 from memoire_proto.v1 import memory_service_pb2 as pb
+from memoire_stack.envoy import LocalEnvoy
 from tests.integration.conftest import Api, Server, own_server
 from tests.integration.helpers import Failure, fact, failure, failure_of, key_id_of, user_message
 

@@ -16,12 +16,13 @@ import grpc
 import pytest
 from sqlalchemy import text
 
-from memoire_cli import localstack, migrate
+from memoire_cli import migrate
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.repos import server_build
 from memoire_core.db.repos.memories import ensure_vector_index
 from memoire_core.errors import ConfigurationError
 from memoire_server.app import start
+from memoire_stack import services as localstack
 from tests.integration.conftest import Api, LoopThread, make_settings, own_server
 from tests.integration.helpers import ingest, recalled
 

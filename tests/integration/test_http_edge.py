@@ -1,6 +1,6 @@
 """What Envoy adds at the edge: /healthz, long streams, the Connect protocol, client addresses.
 
-A real Envoy (``envoy/envoy.yaml`` rendered by ``memoire_cli.envoy``) in front of the real
+A real Envoy (``envoy/envoy.yaml`` rendered by ``memoire_stack.envoy``) in front of the real
 server, as in test_http_api.py, whose JSON client this module borrows.
 """
 
@@ -16,8 +16,8 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from memoire_cli.envoy import LocalEnvoy
-from memoire_cli.localstack import free_port
+from memoire_stack.envoy import LocalEnvoy
+from memoire_stack.services import free_port
 from tests.integration.conftest import Server, own_server
 from tests.integration.test_http_api import Http
 

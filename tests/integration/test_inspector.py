@@ -1,6 +1,6 @@
 """The memory inspector in a real browser, through a real Envoy, against the real server.
 
-Envoy serves the page (``/inspector/``, from ``memoire_cli.inspector``'s static server) and the
+Envoy serves the page (``/inspector/``, from ``memoire_stack.inspector``'s static server) and the
 API on one origin, as ``memoire up`` does, so the page's gRPC-web calls are same-origin. Headless
 Chromium (Debian's ``chromium``, driven by ``inspector/test/driver.ts`` through puppeteer-core)
 signs in, picks a user and watches while the test writes facts over gRPC; a screenshot of each
@@ -25,9 +25,9 @@ from typing import Any
 import grpc
 import pytest
 
-from memoire_cli import envoy
-from memoire_cli.inspector import InspectorServer, built
 from memoire_proto.v1 import account_service_pb2, memory_pb2, memory_service_pb2
+from memoire_stack import envoy
+from memoire_stack.inspector import InspectorServer, built
 from tests.integration.conftest import Api, Server
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,19 +3,20 @@ real Postgres and a scripted OpenAI-compatible provider reached through LiteLLM.
 
 import asyncio
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
+from memoire_adapters.llm import LiteLLMChat
 from memoire_core.config import Limits, Settings
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.repos import accounts
 from memoire_core.db.tables import memories, memory_events
 from memoire_core.domain import FactIn, JobState, MessageIn, Role
 from memoire_core.errors import Violations
-from memoire_core.llm import LiteLLMChat
 from memoire_core.services import extraction, lifecycle
 from memoire_core.services.facts import apply_fact
 from memoire_core.services.ingest import ingest, validate_ingest
@@ -199,7 +200,9 @@ def test_a_failed_job_keeps_its_reason(core):
         async with core() as db:
             from memoire_core.db.repos.jobs import lock_job
 
-            return await lock_job(db, job_id)
+            job = await lock_job(db, job_id)
+            assert job is not None
+            return asdict(job)
 
     job = asyncio.run(scenario())
 

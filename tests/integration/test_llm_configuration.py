@@ -15,8 +15,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from memoire_cli import localstack
 from memoire_proto.v1 import memory_pb2
+from memoire_stack import services as localstack
 from tests.integration.conftest import Api, LoopThread, own_server
 from tests.integration.pipeline import Worker, facts, finished, said
 from tests.integration.scripted_llm import scripted_llm

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from memoire_cli.localstack import free_port
+from memoire_stack.services import free_port
 from tests.integration.helpers import eventually
 
 BIN = Path(sys.executable).parent
@@ -154,7 +154,7 @@ def processes_of(stack: Stack) -> dict[str, int]:
         "redis": the_child(stack, "redis-server"),
         "worker": the_child(stack, "memoire_cli.main worker"),
         "envoy": the_child(stack, "envoy"),
-        "watchdog": the_child(stack, "memoire_cli.supervise"),
+        "watchdog": the_child(stack, "memoire_stack.supervise"),
         "postgres": postmaster(stack.data_dir),
     }
 

@@ -10,10 +10,10 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from memoire_adapters.embedding import LocalE5Embedder
 from memoire_cli import migrate
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.tables import memories, memory_embeddings
-from memoire_core.embedding import LocalE5Embedder
 from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.conftest import Api, own_server
 from tests.integration.helpers import eventually, ingest

@@ -28,12 +28,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from memoire_cli import localstack
-from memoire_core import logs
+from memoire_adapters import logs
 from memoire_core.services.accounts import create_app_with_key
 from memoire_proto.v1 import memory_pb2, memory_service_pb2_grpc
 from memoire_proto.v1 import memory_service_pb2 as pb
 from memoire_server.app import Running, start
+from memoire_stack import services as localstack
 from memoire_workers.telemetry import QueueDepth
 from tests.integration.conftest import Api, LoopThread, make_settings
 from tests.integration.pipeline import Worker, finished

@@ -6,13 +6,13 @@ import numpy as np
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from memoire_adapters.embedding import make_embedder
 from memoire_cli import migrate
 from memoire_core.config import Limits, Settings
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.repos import accounts
 from memoire_core.db.tables import memory_embeddings
 from memoire_core.domain import MessageIn, RecallQuery, Role
-from memoire_core.embedding import make_embedder
 from memoire_core.errors import Violations
 from memoire_core.services.embedding import embed_owed
 from memoire_core.services.ingest import ingest, validate_ingest

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from memoire_cli.envoy import LocalEnvoy
+from memoire_stack.envoy import LocalEnvoy
 from tests.integration.conftest import Server, own_server
 
 ROOT = Path(__file__).resolve().parents[2]

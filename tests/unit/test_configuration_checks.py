@@ -4,8 +4,8 @@ build that would crash running HNSW on its CPU."""
 import pytest
 from pydantic import SecretStr
 
+from memoire_adapters.llm import configuration_problem
 from memoire_core.config import Settings
-from memoire_core.llm import configuration_problem
 from memoire_core.services.embedding import hnsw_crashes
 
 BUNDLED = "'--prefix=/project/pgbuild/../src/pgserver/pginstall/' '--without-readline'"

@@ -10,14 +10,14 @@ from functools import cache
 import numpy as np
 import pytest
 
-from memoire_core.config import Settings
-from memoire_core.embedding import (
+from memoire_adapters.embedding import (
     LOCAL_E5,
     LOCAL_E5_ONNX,
     LocalE5Embedder,
     OnnxE5Embedder,
     make_embedder,
 )
+from memoire_core.config import Settings
 
 # question -> the stored sentence it must rank above every UNRELATED one. The French and the
 # Japanese question each score the other language's "I live in ..." about as high as their

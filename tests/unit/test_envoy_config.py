@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from google.protobuf import descriptor_pb2
 
-from memoire_cli import envoy
+from memoire_stack import envoy
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DESCRIPTOR = ROOT / "scripts" / "build_descriptor.py"

@@ -10,12 +10,14 @@ from memoire_core.db.repos.recall import (
     TRIGRAM,
     VECTOR,
     Candidate,
-    Filters,
     Found,
     Standing,
     filter_clauses,
+    filter_params,
+    filter_shape,
 )
 from memoire_core.domain import Hit, Kind, MemoryView, Role, Score, Temporal
+from memoire_core.domain import RecallQuery as Filters
 from memoire_core.services import temporal
 from memoire_core.services.recall import (
     Ranking,
@@ -115,9 +117,9 @@ def test_every_filter_binds_exactly_the_values_it_names():
         session_id=uuid.uuid4(),
     )
     for chosen in (filters, Filters(), Filters(categories=frozenset({"work"}), end=NOW)):
-        clauses = and_(true(), *filter_clauses(chosen.shape()))
+        clauses = and_(true(), *filter_clauses(filter_shape(chosen)))
         bound = {b.key for b in clauses.compile().binds.values() if b.key.startswith("f_")}
-        assert bound == set(chosen.params())
+        assert bound == set(filter_params(chosen))
 
 
 def episode(content: str, role: Role = Role.USER, said: datetime = NOW) -> MemoryView:

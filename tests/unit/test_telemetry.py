@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from memoire_core import logs, tracing
+from memoire_adapters import logs, tracing
 from memoire_core.config import Settings
 from memoire_server.telemetry import method_label
 from memoire_workers.telemetry import outcome_of, task_label

@@ -10,19 +10,18 @@ from celery import Celery
 from celery.signals import setup_logging
 from kombu import Queue  # type: ignore[attr-defined]
 
-from memoire_core import logs
+from memoire_adapters import logs
 from memoire_core.config import Settings
-
-EXTRACTION_QUEUE = "extraction"
-MAINTENANCE_QUEUE = "maintenance"
+from memoire_core.task_contract import Queue as TaskQueue
+from memoire_core.task_contract import Task
 
 
 def make_celery(settings: Settings) -> Celery:
     """A Celery app bound to the settings' Redis."""
     app = Celery("memoire", broker=settings.redis_url, include=["memoire_workers.tasks"])
     app.conf.update(
-        task_queues=[Queue(EXTRACTION_QUEUE), Queue(MAINTENANCE_QUEUE)],  # type: ignore[no-untyped-call]
-        task_default_queue=MAINTENANCE_QUEUE,
+        task_queues=[Queue(q.value) for q in TaskQueue],  # type: ignore[no-untyped-call]
+        task_default_queue=TaskQueue.MAINTENANCE.value,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_time_limit=300,
@@ -47,26 +46,28 @@ def _logging_for(settings: Settings) -> Any:
 
 
 def _schedule(settings: Settings) -> dict[str, Any]:
+    maintenance = TaskQueue.MAINTENANCE.value
     return {
         "sweep": {
-            "task": "memoire.sweep",
+            "task": Task.SWEEP.value,
             "schedule": settings.sweep_every_seconds,
-            "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.sweep_every_seconds},
+            "options": {"queue": maintenance, "expires": settings.sweep_every_seconds},
         },
         "embed-owed": {
-            "task": "memoire.embed_owed",
-            "schedule": 30.0,
-            "options": {"queue": MAINTENANCE_QUEUE, "expires": 25},
+            "task": Task.EMBED_OWED.value,
+            "schedule": settings.embed_owed_every_seconds,
+            # A run still queued when the next is due is dropped: the next one does its work.
+            "options": {"queue": maintenance, "expires": settings.embed_owed_every_seconds - 5},
         },
         "optimise": {
-            "task": "memoire.optimise",
+            "task": Task.OPTIMISE.value,
             "schedule": settings.optimise_every_hours * 3600,
-            "options": {"queue": MAINTENANCE_QUEUE},
+            "options": {"queue": maintenance},
         },
         "decay": {
-            "task": "memoire.decay",
+            "task": Task.DECAY.value,
             "schedule": settings.decay_every_hours * 3600,
-            "options": {"queue": MAINTENANCE_QUEUE},
+            "options": {"queue": maintenance},
         },
     }
 

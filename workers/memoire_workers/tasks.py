@@ -12,16 +12,21 @@ from celery import shared_task
 from celery.signals import worker_ready
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from memoire_core.cache import ConsciousCache
+from memoire_adapters.cache import ConsciousCache
+from memoire_adapters.embedding import import_litellm, make_embedder
+from memoire_adapters.llm import LiteLLMChat, configuration_problem
+from memoire_adapters.metrics import PrometheusMetrics
 from memoire_core.config import Settings
 from memoire_core.db.engine import make_engine, make_session_factory, storage_unavailable
-from memoire_core.embedding import Embedder, import_litellm, make_embedder
-from memoire_core.llm import ChatModel, LiteLLMChat, LLMError, configuration_problem
+from memoire_core.domain import JobState
+from memoire_core.ports import Embedder, LlmClient, LLMError
 from memoire_core.services import extraction, lifecycle
 from memoire_core.services.embedding import embed_owed, prepare_model
 from memoire_core.slots import SlotRegistry
-from memoire_workers import telemetry
-from memoire_workers.celery_app import EXTRACTION_QUEUE, settings_of
+from memoire_core.task_contract import Queue, Task
+from memoire_core.unit_of_work import Effects, sessions_with_effects
+from memoire_workers import telemetry  # noqa: F401 - connects the signals that observe tasks
+from memoire_workers.celery_app import settings_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,9 +39,9 @@ class Runtime:
     settings: Settings
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     _engine: AsyncEngine | None = None
+    _sessions: async_sessionmaker[AsyncSession] | None = None
     _embedder: Embedder | None = None
-    _chat: ChatModel | None = None
-    _cache: ConsciousCache | None = None
+    _chat: LlmClient | None = None
     _llm_checked: bool = False
     _llm_problem: str | None = None
     _vectors_prepared: bool = False
@@ -46,23 +51,22 @@ class Runtime:
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
-        if self._engine is None:
+        """Sessions whose committed work retires cached answers and is counted, once closed."""
+        if self._sessions is None:
             self._engine = make_engine(self.settings.database_url, pool_size=2)
-        return make_session_factory(self._engine)
+            url = self.settings.redis_url
+            effects = Effects(
+                cache=ConsciousCache(url) if url else None,
+                metrics=PrometheusMetrics(make_session_factory(self._engine)),
+            )
+            self._sessions = sessions_with_effects(self._engine, effects)
+        return self._sessions
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
             self._embedder = make_embedder(self.settings)
         return self._embedder
-
-    def facts_changed(self, user_ids: list[uuid.UUID]) -> None:
-        """Retire the cached Conscious answers of these users (after the change committed)."""
-        if not user_ids or not self.settings.redis_url:
-            return
-        if self._cache is None:
-            self._cache = ConsciousCache(self.settings.redis_url)
-        self.run(self._cache.invalidate(user_ids))
 
     @property
     def llm_problem(self) -> str | None:
@@ -80,7 +84,7 @@ class Runtime:
             self._vectors_prepared = True
 
     @property
-    def chat(self) -> ChatModel:
+    def chat(self) -> LlmClient:
         if self._chat is None:
             self._chat = LiteLLMChat(self.settings)
         return self._chat
@@ -103,7 +107,7 @@ def backoff(retries: int) -> float:
 
 
 @shared_task(  # type: ignore[untyped-decorator]
-    name="memoire.extract",
+    name=Task.EXTRACT,
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -111,17 +115,21 @@ def backoff(retries: int) -> float:
     soft_time_limit=240,
     max_retries=None,
 )
-def extract(self: Any, job_id: str) -> str:
-    """Distil the facts of one ingest window; transient provider errors retry with backoff."""
+def extract(self: Any, job_id: str) -> JobState:
+    """Distil the facts of one ingest window; transient provider errors retry with backoff.
+
+    Returns the state the run left the job in; a stored result retires the user's cached
+    answers through the unit of work.
+    """
     rt = runtime(self.app)
     job = uuid.UUID(job_id)
     if not rt.settings.llm_model:
         rt.run(extraction.fail(rt.sessions, job, "the worker has no LLM configured"))
-        return "failed"
+        return JobState.FAILED
     if rt.llm_problem is not None:
         # A configuration error fails the same way every time: no retry can help.
         rt.run(extraction.fail(rt.sessions, job, f"configuration error: {rt.llm_problem}"))
-        return "failed"
+        return JobState.FAILED
     try:
         outcome = rt.run(
             extraction.run_extraction(rt.sessions, job, rt.chat, SlotRegistry(), rt.settings)
@@ -131,7 +139,7 @@ def extract(self: Any, job_id: str) -> str:
             log.warning("extraction %s: %s; retrying", job_id, error)
             raise self.retry(countdown=backoff(self.request.retries), exc=error) from error
         rt.run(extraction.fail(rt.sessions, job, str(error)))
-        return "failed"
+        return JobState.FAILED
     except Exception as error:
         if storage_unavailable(error):
             # Postgres is down or restarting: leave the job to a retry rather than failing it.
@@ -140,29 +148,26 @@ def extract(self: Any, job_id: str) -> str:
         # Anything else (a rejected statement, a bug) would fail again: end the job now.
         log.exception("extraction %s failed unexpectedly", job_id)
         rt.run(extraction.fail(rt.sessions, job, f"internal error: {type(error).__name__}"))
-        return "failed"
-    if outcome.changed_user is not None:  # this run stored the facts (not a redelivery)
-        rt.facts_changed([outcome.changed_user])
-        rt.run(telemetry.observe_ingest_to_facts(rt.sessions, job))
-    return outcome.state.value
+        return JobState.FAILED
+    return outcome.state
 
 
 @shared_task(  # type: ignore[untyped-decorator]
-    name="memoire.sweep", bind=True, acks_late=True, time_limit=60
+    name=Task.SWEEP, bind=True, acks_late=True, time_limit=60
 )
 def sweep(self: Any) -> int:
     """Queue again every job a lost message or a dead worker left unfinished."""
     rt = runtime(self.app)
     stale = rt.run(extraction.requeue_candidates(rt.sessions, rt.settings))
     for job_id in stale:
-        self.app.send_task("memoire.extract", args=[str(job_id)], queue=EXTRACTION_QUEUE)
+        self.app.send_task(Task.EXTRACT, args=[str(job_id)], queue=Queue.EXTRACTION)
     if stale:
         log.info("sweeper queued %d unfinished extractions again", len(stale))
     return len(stale)
 
 
 @shared_task(  # type: ignore[untyped-decorator]
-    name="memoire.embed_owed", bind=True, acks_late=True, time_limit=120
+    name=Task.EMBED_OWED, bind=True, acks_late=True, time_limit=120
 )
 def embed_owed_task(self: Any) -> int:
     """Embed every memory still owed a vector (a safety net behind the server's own embedder)."""
@@ -179,32 +184,30 @@ def embed_owed_task(self: Any) -> int:
 
 
 @shared_task(  # type: ignore[untyped-decorator]
-    name="memoire.decay", bind=True, acks_late=True, time_limit=1800
+    name=Task.DECAY, bind=True, acks_late=True, time_limit=1800
 )
 def decay(self: Any) -> int:
     """Let unrefreshed facts fade (closed form: running twice changes nothing)."""
     rt = runtime(self.app)
     changed = rt.run(lifecycle.decay(rt.sessions, rt.settings, SlotRegistry()))
-    rt.facts_changed(changed)
     return len(changed)
 
 
 @shared_task(  # type: ignore[untyped-decorator]
-    name="memoire.optimise", bind=True, acks_late=True, time_limit=3600
+    name=Task.OPTIMISE, bind=True, acks_late=True, time_limit=3600
 )
 def optimise(self: Any) -> int:
     """Pick each user's essential facts for Conscious."""
     rt = runtime(self.app)
     chat = rt.chat if rt.settings.llm_model and rt.llm_problem is None else None
     changed = rt.run(lifecycle.optimise(rt.sessions, rt.settings, chat))
-    rt.facts_changed(changed)
     return len(changed)
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _sweep_on_start(sender: Any, **_: Any) -> None:
     """A restarted worker first picks up what its predecessor left unfinished."""
-    sender.app.send_task("memoire.sweep")
+    sender.app.send_task(Task.SWEEP)
     rt = runtime(sender.app)
     if rt.settings.llm_model:
         # LiteLLM takes seconds to import: pay it now rather than in the first extraction.

@@ -10,7 +10,6 @@ only through Prometheus's multiprocess mode: set PROMETHEUS_MULTIPROC_DIR to an 
 import logging
 import os
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from contextvars import Token
@@ -29,27 +28,19 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from memoire_core import tracing
-from memoire_core.db.repos import jobs
-from memoire_core.logs import REQUEST_ID_TASK_HEADER, accept_request_id, request_id
-from memoire_core.metrics import DELAY_BUCKETS, MetricsEndpoint, serve_metrics
-from memoire_core.tracing import Tracing
-from memoire_workers.celery_app import EXTRACTION_QUEUE, MAINTENANCE_QUEUE, settings_of
+from memoire_adapters import tracing
+from memoire_adapters.logs import accept_request_id, request_id
+from memoire_adapters.metrics import MetricsEndpoint, serve_metrics
+from memoire_adapters.tracing import Tracing
+from memoire_core.domain import JobState
+from memoire_core.task_contract import REQUEST_ID_TASK_HEADER, Queue, Task, TaskOutcome
+from memoire_workers.celery_app import settings_of
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
 log = logging.getLogger(__name__)
-
-TASKS = {
-    "memoire.extract",
-    "memoire.sweep",
-    "memoire.embed_owed",
-    "memoire.decay",
-    "memoire.optimise",
-}
 
 JOBS = Counter(
     "memoire_jobs",
@@ -63,11 +54,6 @@ TASK_DURATION = Histogram(
     ["task"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0),
 )
-INGEST_TO_FACTS = Histogram(
-    "memoire_ingest_to_facts_seconds",
-    "Time from an extraction job's creation (its ingest) to its facts being stored.",
-    buckets=DELAY_BUCKETS,
-)
 
 # Kombu keeps a queue's prioritised messages in sibling lists named queue + SEP + priority.
 PRIORITY_SEP = "\x06\x16"
@@ -75,7 +61,7 @@ PRIORITY_STEPS = (0, 3, 6, 9)
 
 
 def task_label(name: str | None) -> str:
-    return name if name in TASKS else "other"
+    return name if name is not None and name in set(Task) else "other"
 
 
 class QueueDepth(Collector):
@@ -121,21 +107,6 @@ class QueueDepth(Collector):
         }
 
 
-async def observe_ingest_to_facts(
-    sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID
-) -> None:
-    """Observe how long a finished extraction took from its ingest (the database's clock)."""
-    try:
-        async with sessions() as db:
-            times = await jobs.lifetime(db, job_id)
-    except Exception:  # the facts are stored; a metric must not fail the task
-        log.warning("could not read the times of extraction %s", job_id, exc_info=True)
-        return
-    if times is not None:
-        created, finished = times
-        INGEST_TO_FACTS.observe(max(0.0, (finished - created).total_seconds()))
-
-
 @dataclass
 class _Run:
     """A task run in progress: when it started, its request id binding and its span."""
@@ -177,7 +148,7 @@ def _start(sender: Any, **_: Any) -> None:
         return
     registry = _registry()
     if settings.redis_url:
-        registry.register(QueueDepth(settings.redis_url, (EXTRACTION_QUEUE, MAINTENANCE_QUEUE)))
+        registry.register(QueueDepth(settings.redis_url, [q.value for q in Queue]))
     _worker.metrics = serve_metrics(settings.metrics_host, settings.worker_metrics_port, registry)
     log.info(
         "Prometheus metrics on http://%s:%d/metrics",
@@ -242,15 +213,18 @@ def _run_ends(task_id: str, task: Any, retval: Any = None, state: str = "", **_:
     if run is None:
         return
     TASK_DURATION.labels(name).observe(time.perf_counter() - run.started)
-    tracing.end_attributes(run.span, {"memoire.outcome": outcome}, error=outcome == "error")
+    tracing.end_attributes(
+        run.span, {"memoire.outcome": outcome.value}, error=outcome is TaskOutcome.ERROR
+    )
     run.scope.close()
     request_id.reset(run.token)
 
 
-def outcome_of(state: str, retval: Any) -> str:
-    """done, failed, retry or error, from Celery's final state and the task's answer."""
+def outcome_of(state: str, retval: Any) -> TaskOutcome:
+    """How a run ended, from Celery's final state and the task's answer (an extraction
+    answers with the state it left its job in)."""
     if state == "RETRY":
-        return "retry"
+        return TaskOutcome.RETRY
     if state != "SUCCESS":
-        return "error"
-    return "failed" if retval == "failed" else "done"
+        return TaskOutcome.ERROR
+    return TaskOutcome.FAILED if retval == JobState.FAILED else TaskOutcome.DONE

@@ -48,10 +48,29 @@ def _tz(name: str, *, nullable: bool = True, default_now: bool = False) -> Colum
     )
 
 
+def _id() -> Column[object]:
+    return Column("id", UUID(as_uuid=True), primary_key=True)
+
+
+def _owner(*, primary_key: bool = False) -> Column[object]:
+    """The user a row belongs to; erasing the user erases the row."""
+    return Column(
+        "user_id",
+        UUID(as_uuid=True),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        primary_key=primary_key,
+    )
+
+
+def _metadata() -> Column[object]:
+    return Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+
+
 apps = Table(
     "apps",
     metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
+    _id(),
     Column("name", String(128), nullable=False, unique=True),
     _tz("created_at", nullable=False, default_now=True),
 )
@@ -59,10 +78,10 @@ apps = Table(
 users = Table(
     "users",
     metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
+    _id(),
     Column("app_id", UUID(as_uuid=True), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
     Column("external_id", String(128), nullable=False),
-    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _metadata(),
     _tz("created_at", nullable=False, default_now=True),
     UniqueConstraint("app_id", "external_id"),
 )
@@ -70,7 +89,7 @@ users = Table(
 api_keys = Table(
     "api_keys",
     metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
+    _id(),
     # The public part of the key, used to find the row in one indexed lookup.
     Column("key_id", String(32), nullable=False, unique=True),
     Column("app_id", UUID(as_uuid=True), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
@@ -88,12 +107,10 @@ api_keys = Table(
 sessions = Table(
     "sessions",
     metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column(
-        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    ),
+    _id(),
+    _owner(),
     Column("external_id", String(128), nullable=False),
-    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _metadata(),
     _tz("created_at", nullable=False, default_now=True),
     UniqueConstraint("user_id", "external_id"),
 )
@@ -101,10 +118,8 @@ sessions = Table(
 messages = Table(
     "messages",
     metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column(
-        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    ),
+    _id(),
+    _owner(),
     Column(
         "session_id",
         UUID(as_uuid=True),
@@ -114,7 +129,7 @@ messages = Table(
     Column("role", String(16), nullable=False),
     Column("content", Text, nullable=False),
     Column("client_message_id", String(128)),
-    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _metadata(),
     Column("extraction_id", UUID(as_uuid=True)),
     _tz("said_at", nullable=False),
     _tz("created_at", nullable=False, default_now=True),
@@ -132,10 +147,8 @@ messages = Table(
 memories = Table(
     "memories",
     metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column(
-        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    ),
+    _id(),
+    _owner(),
     Column("kind", String(8), nullable=False),
     Column("content", Text, nullable=False),
     Column("category", String(64), nullable=False, server_default=""),
@@ -155,7 +168,7 @@ memories = Table(
     # For an episode, the message it stores; unique so a message has one episode.
     Column("message_id", UUID(as_uuid=True), ForeignKey("messages.id", ondelete="CASCADE")),
     Column("role", String(16)),
-    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _metadata(),
     _tz("valid_from", nullable=False),
     _tz("valid_to"),
     _tz("created_at", nullable=False, default_now=True),
@@ -224,10 +237,8 @@ memory_embeddings = Table(
 memory_events = Table(
     "memory_events",
     metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column(
-        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    ),
+    _id(),
+    _owner(),
     # No foreign key: the log outlives a deleted memory and says why it is gone.
     Column("memory_id", UUID(as_uuid=True), nullable=False),
     Column("type", String(16), nullable=False),
@@ -244,10 +255,8 @@ memory_events = Table(
 extraction_jobs = Table(
     "extraction_jobs",
     metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column(
-        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    ),
+    _id(),
+    _owner(),
     Column("session_id", UUID(as_uuid=True), ForeignKey("sessions.id", ondelete="CASCADE")),
     Column("state", String(16), nullable=False),
     Column("reason", Text, nullable=False, server_default=""),
@@ -279,9 +288,7 @@ extraction_jobs = Table(
 idempotent_writes = Table(
     "idempotent_writes",
     metadata,
-    Column(
-        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    ),
+    _owner(primary_key=True),
     Column("method", String(64), primary_key=True),
     Column("request_id", String(128), primary_key=True),
     Column("result_ids", ARRAY(UUID(as_uuid=True)), nullable=False),

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from memoire_core import keys
 from memoire_core.config import Limits
 from memoire_core.db.repos import accounts
-from memoire_core.db.repos.memories import Owner
+from memoire_core.db.repos.clauses import Owner
 from memoire_core.domain import Principal, Scope, UserRef
 from memoire_core.errors import PermissionDenied, Unauthenticated, Violations
 from memoire_core.validation import check_id
@@ -24,23 +24,24 @@ async def authenticate(
     key_id = keys.key_id_of(presented)
     if key_id is None:
         raise Unauthenticated("missing or malformed API key")
-    row = await accounts.find_key(db, key_id, named_user)
-    if row is None or not keys.matches(server_secret, presented, row["secret_hash"]):
+    found = await accounts.find_key(db, key_id, named_user)
+    if found is None or not keys.matches(server_secret, presented, found.key.secret_hash):
         raise Unauthenticated("API key not recognised")
+    key = found.key.view
     now = datetime.now(UTC)
-    if row["revoked_at"] is not None and row["revoked_at"] <= now:
+    if key.revoked_at is not None and key.revoked_at <= now:
         raise Unauthenticated("API key was revoked", reason="API_KEY_REVOKED")
-    if row["expires_at"] is not None and row["expires_at"] <= now:
+    if key.expires_at is not None and key.expires_at <= now:
         raise Unauthenticated("API key has expired", reason="API_KEY_EXPIRED")
     return Principal(
         key_id=key_id,
-        app_id=row["app_id"],
-        scope=Scope(row["scope"]),
-        user_id=row["user_id"],
-        user_external_id=row["user_external_id"],
-        named=(named_user, row["named_user_id"]) if named_user else None,
+        app_id=found.key.app_id,
+        scope=key.scope,
+        user_id=found.key.user_id,
+        user_external_id=key.user_external_id or None,
+        named=(named_user, found.named_user_id) if named_user else None,
         valid_until=min(
-            (t for t in (row["revoked_at"], row["expires_at"]) if t is not None), default=None
+            (t for t in (key.revoked_at, key.expires_at) if t is not None), default=None
         ),
     )
 
@@ -84,8 +85,7 @@ async def user_for_write(
             # Forgotten since the key was checked: the key went with the user.
             raise Unauthenticated("API key not recognised")
         return UserRef(principal.user_id, wanted)
-    user, _, _ = await accounts.get_or_create_user(db, principal.app_id, wanted)
-    return user
+    return (await accounts.get_or_create_user(db, principal.app_id, wanted)).user
 
 
 async def user_for_read(

@@ -3,34 +3,21 @@
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memoire_core import keys
 from memoire_core.config import Limits
 from memoire_core.db.repos import accounts as repo
-from memoire_core.domain import Principal, Scope, UserRef
+from memoire_core.domain import KeyView, Principal, Scope, SessionView, UserRef
 from memoire_core.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
 from memoire_core.ids import new_id
 from memoire_core.services.access import require_app_scope, user_for_write
+from memoire_core.unit_of_work import KeysChanged, record
 from memoire_core.validation import check_id, check_metadata, check_text
 
 MAX_OVERLAP = timedelta(days=30)
 KEY_ID_CHARS = 12
-
-
-@dataclass(frozen=True)
-class KeyView:
-    """A key as callers see it: never its secret or hash."""
-
-    key_id: str
-    scope: Scope
-    user_external_id: str
-    name: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -41,22 +28,10 @@ class NewKey:
     secret: str
 
 
-def _view(row: dict[str, Any], user_external_id: str | None = None) -> KeyView:
-    return KeyView(
-        key_id=row["key_id"],
-        scope=Scope(row["scope"]),
-        user_external_id=user_external_id or row.get("user_external_id") or "",
-        name=row["name"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        revoked_at=row["revoked_at"],
-    )
-
-
 async def issue_key(
     db: AsyncSession,
     server_secret: bytes,
-    app_id: Any,
+    app_id: uuid.UUID,
     scope: Scope,
     user: UserRef | None,
     name: str,
@@ -64,17 +39,17 @@ async def issue_key(
 ) -> NewKey:
     """Draw a key and store its hash; the secret exists only in the returned value."""
     issued = keys.issue(server_secret)
-    row = await repo.insert_key(
+    stored = await repo.insert_key(
         db,
         key_id=issued.key_id,
         app_id=app_id,
-        user_id=user.id if user else None,
-        scope=scope.value,
+        user=user,
+        scope=scope,
         name=name,
         secret_hash=issued.secret_hash,
         expires_at=expires_at,
     )
-    return NewKey(_view(row, user.external_id if user else ""), issued.secret)
+    return NewKey(stored.view, issued.secret)
 
 
 async def create_app_with_key(
@@ -96,18 +71,18 @@ class CreatedApp:
 
 
 async def create_app(
-    db: AsyncSession, server_secret: bytes, name: str, key_name: str
+    db: AsyncSession, server_secret: bytes, name: str, key_name: str, limits: Limits
 ) -> CreatedApp:
     """Register an app under a name no other app has, with an app-scoped key for it."""
     v = Violations()
-    check_text(v, "name", name, 128)
-    check_text(v, "key_name", key_name, 128, required=False)
+    check_text(v, "name", name, limits.name_bytes)
+    check_text(v, "key_name", key_name, limits.name_bytes, required=False)
     v.raise_if_any()
-    row = await repo.insert_app(db, name)
-    if row is None:
+    app = await repo.insert_app(db, name)
+    if app is None:
         raise AlreadyExists(f"an app named {name!r} exists", reason="APP_EXISTS")
-    key = await issue_key(db, server_secret, row["id"], Scope.APP, None, key_name, None)
-    return CreatedApp(row["id"], row["name"], row["created_at"], key)
+    key = await issue_key(db, server_secret, app.id, Scope.APP, None, key_name, None)
+    return CreatedApp(app.id, app.name, app.created_at, key)
 
 
 @dataclass(frozen=True)
@@ -136,14 +111,12 @@ async def create_user(
     check_id(v, "user_id", external_id, limits, required=True)
     check_metadata(v, "metadata", metadata, limits)
     v.raise_if_any()
-    user, created, created_at = await repo.get_or_create_user(
-        db, principal.app_id, external_id, metadata
-    )
-    stored = metadata if created else await repo.user_metadata(db, user.id)
+    found = await repo.get_or_create_user(db, principal.app_id, external_id, metadata)
+    stored = metadata if found.created else await repo.user_metadata(db, found.user.id)
     key = None
     if issue_api_key:
-        key = await issue_key(db, server_secret, principal.app_id, Scope.USER, user, "", None)
-    return CreatedUser(user, created, created_at, stored, key)
+        key = await issue_key(db, server_secret, principal.app_id, Scope.USER, found.user, "", None)
+    return CreatedUser(found.user, found.created, found.created_at, stored, key)
 
 
 async def create_key(
@@ -165,7 +138,7 @@ async def create_key(
         check_id(v, "user_id", user_external_id, limits, required=True)
     elif user_external_id:
         v.add("user_id", "must be empty for an app-scoped key")
-    check_text(v, "name", name, 128, required=False)
+    check_text(v, "name", name, limits.name_bytes, required=False)
     if expires_at is not None and expires_at <= datetime.now(UTC):
         v.add("expire_time", "must be in the future")
     v.raise_if_any()
@@ -176,17 +149,17 @@ async def create_key(
     return await issue_key(db, server_secret, principal.app_id, scope, user, name, expires_at)
 
 
-async def _own_key(db: AsyncSession, principal: Principal, key_id: str) -> dict[str, Any]:
+async def _own_key(db: AsyncSession, principal: Principal, key_id: str) -> repo.Key:
     """A key the caller may manage: any key of its app, or a user key itself."""
     if not (len(key_id) == KEY_ID_CHARS and key_id.isascii() and key_id.isalnum()):
         # Not shaped like an id keys.issue draws: it names no key, and is not echoed back.
         raise NotFound("no key has that id", reason="API_KEY_NOT_FOUND")
-    row = await repo.find_key(db, key_id)
-    if row is None or row["app_id"] != principal.app_id:
+    found = await repo.find_key(db, key_id)
+    if found is None or found.key.app_id != principal.app_id:
         raise NotFound(f"key {key_id!r} not found", reason="API_KEY_NOT_FOUND")
-    if principal.scope is Scope.USER and row["key_id"] != principal.key_id:
+    if principal.scope is Scope.USER and found.key.view.key_id != principal.key_id:
         raise NotFound(f"key {key_id!r} not found", reason="API_KEY_NOT_FOUND")
-    return row
+    return found.key
 
 
 async def rotate_key(
@@ -203,38 +176,30 @@ async def rotate_key(
     v.raise_if_any()
     overlap = timedelta(seconds=overlap_seconds)
     old = await _own_key(db, principal, key_id)
-    if old["revoked_at"] is not None:
+    if old.view.revoked_at is not None:
         raise NotFound(f"key {key_id!r} was revoked", reason="API_KEY_NOT_FOUND")
-    if old["expires_at"] is not None and old["expires_at"] <= datetime.now(UTC):
+    expires_at = old.view.expires_at
+    if expires_at is not None and expires_at <= datetime.now(UTC):
         raise FailedPrecondition(
             f"key {key_id!r} has expired; create a new key instead", reason="API_KEY_EXPIRED"
         )
-    user = UserRef(old["user_id"], old["user_external_id"]) if old["user_id"] else None
+    user = UserRef(old.user_id, old.view.user_external_id) if old.user_id else None
     new = await issue_key(
-        db, server_secret, old["app_id"], Scope(old["scope"]), user, old["name"], old["expires_at"]
+        db, server_secret, old.app_id, old.view.scope, user, old.view.name, expires_at
     )
     ends = datetime.now(UTC) + overlap
-    if old["expires_at"] is not None:
-        ends = min(ends, old["expires_at"])
+    if expires_at is not None:
+        ends = min(ends, expires_at)
     previous = await repo.set_key_times(db, key_id, expires_at=ends)
-    return new, _view(previous)
+    record(db, KeysChanged())
+    return new, previous.view
 
 
 async def revoke_key(db: AsyncSession, principal: Principal, key_id: str) -> KeyView:
     """Stop a key at once; revoking twice keeps the first revocation time."""
     await _own_key(db, principal, key_id)
-    return _view(await repo.set_key_times(db, key_id, revoked_at=datetime.now(UTC)))
-
-
-@dataclass(frozen=True)
-class SessionView:
-    """A session as callers see it."""
-
-    external_id: str
-    user_external_id: str
-    created: bool
-    created_at: datetime
-    metadata: dict[str, str]
+    record(db, KeysChanged())
+    return (await repo.set_key_times(db, key_id, revoked_at=datetime.now(UTC))).view
 
 
 async def create_session(
@@ -252,7 +217,7 @@ async def create_session(
     v.raise_if_any()
     user = await user_for_write(db, principal, user_external_id, limits)
     external_id = session_external_id or str(new_id())
-    _, created, created_at, stored = await repo.get_or_create_session(
-        db, user.id, external_id, metadata
+    session = await repo.get_or_create_session(db, user.id, external_id, metadata)
+    return SessionView(
+        external_id, user.external_id, session.created, session.created_at, session.metadata
     )
-    return SessionView(external_id, user.external_id, created, created_at, stored)

@@ -6,14 +6,13 @@ another fact would have retired it anyway (it then names that one), and holds ag
 """
 
 import uuid
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memoire_core.db.repos import facts as repo
-from memoire_core.db.repos import memories as memories_repo
-from memoire_core.domain import EventType, FactIn, MemoryView, Temporal
-from memoire_core.ids import new_id
+from memoire_core.db.repos.events import record_events
+from memoire_core.db.repos.facts import SlotFact
+from memoire_core.domain import EventType, FactIn, MemoryEvent, MemoryView, Temporal
 from memoire_core.services.facts import is_single, same_value
 from memoire_core.slots import SlotRegistry
 
@@ -23,16 +22,30 @@ async def undo_retirements(
 ) -> None:
     """Restore or re-point every fact ``deleted`` superseded; the caller then deletes it."""
     await repo.lock_slot(db, user_id, deleted.slot)
+    events = []
     for old in await repo.retired_by(db, user_id, deleted.id):
         replacement = deleted.superseded_by or await _would_retire(
             db, user_id, deleted, old, registry
         )
         if replacement is None:
-            await repo.restore(db, old["id"])
-            await _log(db, user_id, deleted, old, EventType.RESTORED, deleted.id, _RESTORED)
+            await repo.restore(db, old.id)
+            kind, related, cause = EventType.RESTORED, deleted.id, _RESTORED
         else:
-            await repo.repoint(db, old["id"], replacement)
-            await _log(db, user_id, deleted, old, EventType.SUPERSEDED, replacement, _REPOINTED)
+            await repo.repoint(db, old.id, replacement)
+            kind, related, cause = EventType.SUPERSEDED, replacement, _REPOINTED
+        events.append(
+            MemoryEvent(
+                user_id,
+                old.id,
+                kind,
+                cause,
+                deleted.slot,
+                related_memory_id=related,
+                confidence_before=old.confidence,
+                confidence_after=old.confidence,
+            )
+        )
+    await record_events(db, events)
 
 
 _RESTORED = "holds again: the fact that replaced it was deleted as a mistake"
@@ -43,48 +56,21 @@ async def _would_retire(
     db: AsyncSession,
     user_id: uuid.UUID,
     deleted: MemoryView,
-    old: dict[str, Any],
+    old: SlotFact,
     registry: SlotRegistry,
 ) -> uuid.UUID | None:
     """The newest live fact that retires ``old`` under the slot rules, ignoring ``deleted``."""
-    as_fact = FactIn(content=old["content"], slot=deleted.slot, value=old["value"])
+    as_fact = FactIn(content=old.content, slot=deleted.slot, value=old.value)
     single = is_single(registry, as_fact)
-    state = Temporal(old["temporal_state"])
+    state = old.temporal
     # A plan is overtaken by a current value; anything else competes within its own state.
     competing = Temporal.CURRENT if state is Temporal.PLANNED else state
-    live = await repo.current_facts(db, user_id, deleted.slot, competing)
+    live = await repo.standing_facts(db, user_id, deleted.slot, competing)
     blockers = [
         f
         for f in live
-        if f["id"] != deleted.id
+        if f.id != deleted.id
         and (single or same_value(f, as_fact))
-        and (state is not Temporal.PLANNED or f["valid_from"] >= old["valid_from"])
+        and (state is not Temporal.PLANNED or f.valid_from >= old.valid_from)
     ]
-    return max(blockers, key=lambda f: f["valid_from"])["id"] if blockers else None
-
-
-async def _log(
-    db: AsyncSession,
-    user_id: uuid.UUID,
-    deleted: MemoryView,
-    old: dict[str, Any],
-    kind: EventType,
-    related: uuid.UUID,
-    cause: str,
-) -> None:
-    await memories_repo.insert_events(
-        db,
-        [
-            {
-                "id": new_id(),
-                "user_id": user_id,
-                "memory_id": old["id"],
-                "type": kind.value,
-                "cause": cause,
-                "slot": deleted.slot,
-                "related_memory_id": related,
-                "confidence_before": old["confidence"],
-                "confidence_after": old["confidence"],
-            }
-        ],
-    )
+    return max(blockers, key=lambda f: f.valid_from).id if blockers else None

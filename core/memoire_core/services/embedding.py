@@ -5,15 +5,14 @@ its vector follows within the next batch. No row is locked while the model runs.
 """
 
 import logging
-from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from memoire_core.db.repos import memories as repo
 from memoire_core.db.repos import server_build
-from memoire_core.embedding import Embedder
 from memoire_core.errors import ConfigurationError
-from memoire_core.metrics import INGEST_TO_SEARCHABLE
+from memoire_core.ports import Embedder
+from memoire_core.unit_of_work import VectorsStored, record
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +44,7 @@ async def embed_owed(
             embedder.dimensions,
             [(item.memory_id, item.user_id, vec) for item, vec in zip(owed, vectors, strict=True)],
         )
-    searchable = datetime.now(UTC)
-    for item in owed:
-        # The creation time is the database's clock: never report a negative delay.
-        INGEST_TO_SEARCHABLE.observe(max(0.0, (searchable - item.created_at).total_seconds()))
+        record(db, VectorsStored(tuple(item.created_at for item in owed)))
     return len(owed)
 
 

@@ -5,9 +5,16 @@ from collections.abc import AsyncIterator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from memoire_core.db.repos import export as repo
-from memoire_core.domain import EventView, JobView, MemoryView, MessageView, UserRef, UserView
+from memoire_core.domain import (
+    EventView,
+    JobView,
+    MemoryView,
+    MessageView,
+    SessionView,
+    UserRef,
+    UserView,
+)
 from memoire_core.errors import NotFound
-from memoire_core.services.accounts import SessionView
 
 ExportItem = UserView | SessionView | MessageView | MemoryView | EventView | JobView
 
@@ -26,8 +33,8 @@ async def export_user(
         if found is None:
             raise NotFound(f"user {user.external_id!r} not found", reason="USER_NOT_FOUND")
         yield found
-        async for s in repo.session_rows(db, user.id):
-            yield SessionView(s.external_id, user.external_id, False, s.created_at, s.metadata)
+        async for session in repo.session_views(db, user.id, user.external_id):
+            yield session
         async for message in repo.message_views(db, user.id):
             yield message
         async for memory in repo.memory_views(db, user.id):

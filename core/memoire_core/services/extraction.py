@@ -16,17 +16,25 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from memoire_core.config import Settings
+from memoire_core.config import Limits, Settings
 from memoire_core.db.repos import jobs
-from memoire_core.domain import FactIn, FactResult, JobState, Temporal, UserRef
-from memoire_core.llm import ChatModel, Completion, LLMError
+from memoire_core.domain import (
+    EXTRACTED_FACT_CONFIDENCE,
+    FactIn,
+    FactResult,
+    JobState,
+    Temporal,
+    UserRef,
+)
+from memoire_core.ports import Completion, LlmClient, LLMError
 from memoire_core.services.facts import apply_fact
 from memoire_core.slots import BUILTIN, PREFIXES, SlotRegistry
+from memoire_core.task_contract import FINAL_JOB_STATES
+from memoire_core.unit_of_work import FactsChanged, FactsExtracted, record
 from memoire_core.validation import SLOT_PATTERN, utf8_len
 
 log = logging.getLogger(__name__)
 
-FINAL = {JobState.SUCCEEDED, JobState.FAILED, JobState.SKIPPED}
 
 SYSTEM_PROMPT = """You distil durable facts about the USER from a chat window.
 
@@ -75,24 +83,24 @@ class MalformedFact(Exception):
 class Window:
     """The messages an extraction reads, with short refs the model cites."""
 
-    refs: dict[str, dict[str, Any]]
+    refs: dict[str, jobs.WindowMessage]
     new_refs: set[str]
 
     def prompt(self, now: datetime) -> str:
         items = [
             {
                 "ref": ref,
-                "role": m["role"],
-                "time": m["said_at"].isoformat(),
+                "role": m.role.value,
+                "time": m.said_at.isoformat(),
                 "new": ref in self.new_refs,
-                "content": m["content"],
+                "content": m.content,
             }
             for ref, m in self.refs.items()
         ]
         return json.dumps({"now": now.isoformat(), "messages": items}, ensure_ascii=False)
 
 
-def parse_facts(data: Any, window: Window, fact_bytes: int) -> list[FactIn]:
+def parse_facts(data: Any, window: Window, limits: Limits) -> list[FactIn]:
     """The well-formed facts of a model answer; each malformed one is logged and dropped."""
     raw = data.get("facts") if isinstance(data, dict) else None
     if not isinstance(raw, list):
@@ -100,7 +108,7 @@ def parse_facts(data: Any, window: Window, fact_bytes: int) -> list[FactIn]:
     facts: list[FactIn] = []
     for index, item in enumerate(raw):
         try:
-            facts.append(_parse_fact(item, window, fact_bytes))
+            facts.append(_parse_fact(item, window, limits))
         except MalformedFact as problem:
             log.warning("dropped extracted fact %d: %s (%r)", index, problem, item)
     return facts
@@ -117,13 +125,13 @@ def _text(item: dict[str, Any], key: str, limit: int, default: str = "") -> str:
     return value.strip()
 
 
-def _parse_fact(item: Any, window: Window, fact_bytes: int) -> FactIn:
+def _parse_fact(item: Any, window: Window, limits: Limits) -> FactIn:
     if not isinstance(item, dict):
         raise MalformedFact("not an object")
-    content = _text(item, "content", fact_bytes)
+    content = _text(item, "content", limits.fact_bytes)
     if not content:
         raise MalformedFact("content is empty")
-    slot = _text(item, "slot", 128).lower().replace(" ", "_").replace("-", "_")
+    slot = _text(item, "slot", limits.slot_chars).lower().replace(" ", "_").replace("-", "_")
     if slot and not SLOT_PATTERN.match(slot):
         raise MalformedFact(f"slot {slot!r} is not a dotted key")
     state = _text(item, "temporal_state", 16, "current").lower() or "current"
@@ -132,7 +140,7 @@ def _parse_fact(item: Any, window: Window, fact_bytes: int) -> FactIn:
     polarity = _text(item, "polarity", 16, "positive").lower() or "positive"
     if polarity not in {"positive", "negative"}:
         raise MalformedFact(f"polarity {polarity!r} is unknown")
-    confidence = item.get("confidence", 0.8)
+    confidence = item.get("confidence", EXTRACTED_FACT_CONFIDENCE)
     if isinstance(confidence, bool) or not isinstance(confidence, int | float):
         raise MalformedFact("confidence is not a number")
     if not 0.0 <= float(confidence) <= 1.0:
@@ -147,14 +155,14 @@ def _parse_fact(item: Any, window: Window, fact_bytes: int) -> FactIn:
     said = [window.refs[s] for s in sources]
     return FactIn(
         content=content,
-        category=_text(item, "category", 64).lower(),
+        category=_text(item, "category", limits.category_bytes).lower(),
         slot=slot,
         temporal=Temporal(state),
         confidence=float(confidence),
         essential=item.get("essential") is True,
-        valid_from=max(m["said_at"] for m in said),
+        valid_from=max(m.said_at for m in said),
         language=_text(item, "language", 16),
-        source_message_ids=tuple(m["id"] for m in said),
+        source_message_ids=tuple(m.id for m in said),
         value=_text(item, "value", 1024),
         retract=item.get("retract") is True,
         negated=polarity == "negative",
@@ -170,31 +178,31 @@ class Outcome:
     changed_user: uuid.UUID | None = None
 
 
-async def _claim(db: AsyncSession, job_id: uuid.UUID) -> dict[str, Any] | None:
+async def _claim(db: AsyncSession, job_id: uuid.UUID) -> jobs.Job | None:
     job = await jobs.lock_job(db, job_id)
-    if job is None or JobState(job["state"]) in FINAL:
+    if job is None or job.state in FINAL_JOB_STATES:
         return None
     await jobs.mark_running(db, job_id, f"{socket.gethostname()}:{os.getpid()}")
     return job
 
 
-async def _read_window(db: AsyncSession, job: dict[str, Any], size: int) -> Window:
-    new = await jobs.messages_by_id(db, list(job["message_ids"]))
-    latest = max(m["said_at"] for m in new)
-    context = await jobs.window(db, job["user_id"], job["session_id"], latest, size)
-    by_id = {m["id"]: m for m in context}
+async def _read_window(db: AsyncSession, job: jobs.Job, size: int) -> Window:
+    new = await jobs.messages_by_id(db, job.message_ids)
+    latest = max(m.said_at for m in new)
+    context = await jobs.window(db, job.user_id, job.session_id, latest, size)
+    by_id = {m.id: m for m in context}
     for m in new:  # the job's own messages always belong to the window
-        by_id.setdefault(m["id"], m)
-    ordered = sorted(by_id.values(), key=lambda m: (m["said_at"], str(m["id"])))
+        by_id.setdefault(m.id, m)
+    ordered = sorted(by_id.values(), key=lambda m: (m.said_at, str(m.id)))
     refs = {f"m{i}": m for i, m in enumerate(ordered, start=1)}
-    new_ids = {m["id"] for m in new}
-    return Window(refs, {ref for ref, m in refs.items() if m["id"] in new_ids})
+    new_ids = {m.id for m in new}
+    return Window(refs, {ref for ref, m in refs.items() if m.id in new_ids})
 
 
 async def run_extraction(
     sessions: async_sessionmaker[AsyncSession],
     job_id: uuid.UUID,
-    model: ChatModel,
+    model: LlmClient,
     registry: SlotRegistry,
     settings: Settings,
 ) -> Outcome:
@@ -207,10 +215,8 @@ async def run_extraction(
 
     system = SYSTEM_PROMPT.replace("SLOTS", _slot_list())
     answer: Completion = await model.complete_json(system, window.prompt(datetime.now(UTC)))
-    facts = parse_facts(answer.data, window, settings.limits.fact_bytes)
-    return await _apply(
-        sessions, job_id, job["user_id"], job["session_id"], facts, answer, registry
-    )
+    facts = parse_facts(answer.data, window, settings.limits)
+    return await _apply(sessions, job_id, job.user_id, job.session_id, facts, answer, registry)
 
 
 async def _apply(
@@ -224,17 +230,17 @@ async def _apply(
 ) -> Outcome:
     async with sessions() as db, db.begin():
         job = await jobs.lock_job(db, job_id)
-        if job is None or JobState(job["state"]) in FINAL:
-            return Outcome(JobState(job["state"]) if job else JobState.FAILED, [])
+        if job is None or job.state in FINAL_JOB_STATES:
+            return Outcome(job.state if job else JobState.FAILED, [])
         user = UserRef(user_id, "")
         fact_ids: list[uuid.UUID] = []
-        unmatched: list[dict[str, str]] = []
+        unmatched: list[FactResult] = []
         for fact in facts:
             applied = await apply_fact(
                 db, user, fact, registry, extraction_id=job_id, session_id=session_id
             )
             if applied.memory_id is None:
-                unmatched.append(_unmatched_record(applied.result(fact)))
+                unmatched.append(applied.result(fact))
             elif applied.memory_id not in fact_ids:
                 fact_ids.append(applied.memory_id)
         await jobs.finish(
@@ -248,6 +254,7 @@ async def _apply(
             completion_tokens=answer.completion_tokens,
             latency_ms=answer.latency_ms,
         )
+        record(db, FactsChanged((user_id,)), FactsExtracted(job_id))
     log.info(
         "extraction %s stored %d facts in %.0f ms of model time (%d+%d tokens)",
         job_id,
@@ -259,21 +266,11 @@ async def _apply(
     return Outcome(JobState.SUCCEEDED, fact_ids, user_id)
 
 
-def _unmatched_record(result: FactResult) -> dict[str, str]:
-    """How a job keeps a retraction that matched nothing, for GetExtraction to report."""
-    return {
-        "content": result.content,
-        "slot": result.slot,
-        "value": result.value,
-        "reason": result.reason,
-    }
-
-
 async def fail(sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID, reason: str) -> None:
     """Give up on a job, keeping the reason for GetExtraction."""
     async with sessions() as db, db.begin():
         job = await jobs.lock_job(db, job_id)
-        if job is not None and JobState(job["state"]) not in FINAL:
+        if job is not None and job.state not in FINAL_JOB_STATES:
             await jobs.finish(db, job_id, JobState.FAILED, reason=reason[:2000])
 
 
@@ -308,9 +305,9 @@ async def requeue_candidates(
         rows = await jobs.unfinished(db, now - timedelta(seconds=settings.sweep_after_seconds))
     lost = []
     for row in rows:
-        never_started = row["state"] == JobState.PENDING.value
-        died = _runner_is_dead(row["runner"])
-        overran = row["started_at"] is not None and now - row["started_at"] > RUNNING_TOO_LONG
+        never_started = row.state is JobState.PENDING
+        died = _runner_is_dead(row.runner)
+        overran = row.started_at is not None and now - row.started_at > RUNNING_TOO_LONG
         if never_started or died or overran:
-            lost.append(row["id"])
+            lost.append(row.id)
     return lost

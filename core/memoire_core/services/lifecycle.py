@@ -8,8 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from memoire_core.config import Settings
 from memoire_core.db.repos import lifecycle as repo
-from memoire_core.llm import ChatModel, LLMError
+from memoire_core.ports import LlmClient, LLMError
 from memoire_core.slots import BUILTIN, CORE_IDENTITY, PREFIXES, Cardinality, SlotRegistry
+from memoire_core.unit_of_work import FactsChanged, record
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,13 @@ async def decay(
             floor=settings.decay_floor,
             half_life_days=settings.decay_half_life_days,
         )
+        record(db, FactsChanged(tuple(changed)))
     log.info("decay changed the confidence of %d facts", len(changed))
     return changed
 
 
 async def optimise(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, chat: ChatModel | None
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, chat: LlmClient | None
 ) -> list[uuid.UUID]:
     """Mark essential facts of users whose facts changed since the last run.
 
@@ -58,7 +60,7 @@ async def optimise(
     for user_id in users:
         chosen = await _chosen_by_model(sessions, user_id, chat) if chat else None
         async with sessions() as db, db.begin():
-            changed += await repo.promote(
+            promoted = await repo.promote(
                 db,
                 [user_id],
                 chosen=chosen or [],
@@ -67,25 +69,27 @@ async def optimise(
                 min_confidence=MIN_CONFIDENCE,
                 why=HEURISTIC_WHY if chosen is None else LLM_WHY,
             )
+            record(db, FactsChanged(tuple(promoted)))
+        changed += promoted
     log.info("optimisation changed the essential flag of %d facts", len(changed))
     return changed
 
 
 async def _chosen_by_model(
-    sessions: async_sessionmaker[AsyncSession], user_id: uuid.UUID, chat: ChatModel
+    sessions: async_sessionmaker[AsyncSession], user_id: uuid.UUID, chat: LlmClient
 ) -> list[uuid.UUID] | None:
     """The model's pick of essential facts; None (use the heuristic) when it fails."""
     async with sessions() as db:
-        facts = await repo.current_facts(db, user_id, FACTS_PER_USER)
+        facts = await repo.essential_candidates(db, user_id, FACTS_PER_USER)
     if not facts:
         return []
-    listing = [{"id": str(f["id"]), "fact": f["content"], "slot": f["slot"]} for f in facts]
+    listing = [{"id": str(f.id), "fact": f.content, "slot": f.slot} for f in facts]
     try:
         answer = await chat.complete_json(OPTIMISE_PROMPT, json.dumps(listing, ensure_ascii=False))
     except LLMError as error:
         log.warning("optimisation model failed for a user (%s); using the heuristic", error)
         return None
-    known = {str(f["id"]) for f in facts}
+    known = {str(f.id) for f in facts}
     picked = answer.data.get("essential") if isinstance(answer.data, dict) else None
     if not isinstance(picked, list):
         return None

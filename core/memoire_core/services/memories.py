@@ -8,22 +8,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memoire_core import paging, prompt
-from memoire_core.db.repos import accounts, jobs
+from memoire_core.db.repos import accounts, events, jobs
 from memoire_core.db.repos import facts as facts_repo
 from memoire_core.db.repos import memories as repo
-from memoire_core.domain import (
-    EventType,
-    EventView,
-    FactResult,
-    JobState,
-    JobView,
-    MemoryView,
-    UserRef,
-)
+from memoire_core.db.repos.clauses import Owner
+from memoire_core.domain import EventType, EventView, JobView, MemoryEvent, MemoryView, UserRef
 from memoire_core.errors import FieldViolation, InvalidArgument, NotFound
-from memoire_core.ids import new_id, parse_id
+from memoire_core.ids import parse_id
 from memoire_core.services import corrections
 from memoire_core.slots import CORE_IDENTITY, SlotRegistry
+from memoire_core.unit_of_work import FactsChanged, UserForgotten, record
 
 DEFAULT_PAGE = 50
 DEFAULT_HISTORY_PAGE = 100
@@ -41,7 +35,7 @@ def _memory_id(text: str) -> uuid.UUID:
     return parsed
 
 
-async def get_memory(db: AsyncSession, owner: repo.Owner, memory_id: str) -> MemoryView:
+async def get_memory(db: AsyncSession, owner: Owner, memory_id: str) -> MemoryView:
     """One memory the owner may see; anything else is NOT_FOUND, so nothing leaks."""
     view = await repo.get_memory(db, owner, _memory_id(memory_id))
     if view is None:
@@ -92,7 +86,7 @@ def _resume_after(page_token: str) -> tuple[datetime, uuid.UUID] | None:
 
 
 async def delete_memory(
-    db: AsyncSession, owner: repo.Owner, memory_id: str, actor: str, registry: SlotRegistry
+    db: AsyncSession, owner: Owner, memory_id: str, actor: str, registry: SlotRegistry
 ) -> tuple[str, uuid.UUID]:
     """Delete a memory as a correction; the log keeps a DELETED event that says who did it.
 
@@ -108,42 +102,34 @@ async def delete_memory(
     # locks the memory's, the order a concurrent ForgetUser takes them in, so the two calls
     # wait for each other instead of deadlocking.
     try:
-        await repo.insert_events(
-            db,
-            [
-                {
-                    "id": new_id(),
-                    "user_id": user.id,
-                    "memory_id": view.id,
-                    "type": EventType.DELETED.value,
-                    "cause": f"deleted through the API by key {actor}",
-                    "slot": view.slot,
-                    "confidence_before": view.confidence,
-                }
-            ],
+        cause = f"deleted through the API by key {actor}"
+        deleted = MemoryEvent(
+            user.id, view.id, EventType.DELETED, cause, view.slot, confidence_before=view.confidence
         )
+        await events.record_events(db, [deleted])
     except IntegrityError as error:  # ForgetUser took the user, and the memory, meanwhile
         raise gone from error
     await corrections.undo_retirements(db, user.id, view, registry)
     await repo.delete_memory(db, view.id)
+    record(db, FactsChanged((user.id,)))
     return str(view.id), user.id
 
 
 async def history(
-    db: AsyncSession, owner: repo.Owner, memory_id: str, page_size: int, page_token: str
+    db: AsyncSession, owner: Owner, memory_id: str, page_size: int, page_token: str
 ) -> tuple[list[EventView], str]:
     """The events that explain a memory, oldest first; a deleted memory keeps its history."""
     mid = _memory_id(memory_id)
     after = _resume_after(page_token)
-    user_id = await repo.event_owner(db, owner, mid)
+    user_id = await events.event_owner(db, owner, mid)
     if user_id is None:
         raise NotFound(f"memory {memory_id!r} not found", reason="MEMORY_NOT_FOUND")
     size = page_size or DEFAULT_HISTORY_PAGE
-    events = await repo.history(db, user_id, mid, after, size + 1)
-    more = len(events) > size
-    events = events[:size]
-    token = paging.encode(events[-1].created_at, events[-1].id) if more else ""
-    return events, token
+    found = await events.history(db, user_id, mid, after, size + 1)
+    more = len(found) > size
+    found = found[:size]
+    token = paging.encode(found[-1].created_at, found[-1].id) if more else ""
+    return found, token
 
 
 async def conscious(
@@ -159,35 +145,18 @@ async def conscious(
     return found, prompt.render(found, plans=plans)
 
 
-async def forget_user(db: AsyncSession, user: UserRef | None) -> tuple[int, int]:
+async def forget_user(db: AsyncSession, user: UserRef | None) -> accounts.Erased:
     """Erase every row of one user; forgetting an unknown user erases nothing."""
     if user is None:
-        return 0, 0
+        return accounts.Erased(0, 0)
+    record(db, UserForgotten(user.id))
     return await accounts.delete_user(db, user.id)
 
 
-async def get_extraction(db: AsyncSession, owner: repo.Owner, extraction_id: str) -> JobView:
+async def get_extraction(db: AsyncSession, owner: Owner, extraction_id: str) -> JobView:
     """An extraction job the owner may see, with the facts it produced."""
     jid = parse_id(extraction_id)
-    row = await jobs.get_job(db, owner, jid) if jid else None
-    if row is None:
+    job = await jobs.get_job(db, owner, jid) if jid else None
+    if job is None:
         raise NotFound(f"extraction {extraction_id!r} not found", reason="EXTRACTION_NOT_FOUND")
-    facts = await repo.views_by_ids(db, row["user_id"], row["fact_ids"])
-    return JobView(
-        id=row["id"],
-        user_external_id=row["user_external_id"],
-        session_external_id=row["session_external_id"] or "",
-        state=JobState(row["state"]),
-        reason=row["reason"],
-        message_ids=list(row["message_ids"]),
-        facts=[facts[f] for f in row["fact_ids"] if f in facts],
-        attempts=row["attempts"],
-        model=row["model"],
-        prompt_tokens=row["prompt_tokens"],
-        completion_tokens=row["completion_tokens"],
-        llm_latency_ms=row["llm_latency_ms"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        unmatched=[FactResult.unmatched(item) for item in row["unmatched"]],
-    )
+    return job

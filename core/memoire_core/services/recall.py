@@ -19,15 +19,23 @@ from memoire_core.config import Limits
 from memoire_core.db.repos import accounts
 from memoire_core.db.repos import memories as memories_repo
 from memoire_core.db.repos import recall as repo
-from memoire_core.domain import Hit, Kind, MemoryView, RecallQuery, Role, Score, UserRef
-from memoire_core.embedding import Embedder, Vector
+from memoire_core.domain import (
+    DEFAULT_RECALL_LIMIT,
+    Hit,
+    Kind,
+    MemoryView,
+    RecallQuery,
+    Role,
+    Score,
+    UserRef,
+)
 from memoire_core.errors import Violations
+from memoire_core.ports import Embedder, Vector
 from memoire_core.services import temporal
 from memoire_core.validation import check_id, check_limit, check_text
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LIMIT = 10
 # A fact that no longer holds still answers "where did I live?", but ranks below one that does.
 NOT_CURRENT_WEIGHT = 0.7
 
@@ -132,10 +140,10 @@ def validate_recall(query: RecallQuery, limits: Limits) -> RecallQuery:
     if query.start and query.end and query.start >= query.end:
         v.add("end_time", "must be after start_time")
     for category in query.categories:
-        check_text(v, "categories", category, 64)
+        check_text(v, "categories", category, limits.category_bytes)
     v.raise_if_any()
     if query.limit == 0:
-        return RecallQuery(**{**query.__dict__, "limit": DEFAULT_LIMIT})
+        return replace(query, limit=DEFAULT_RECALL_LIMIT)
     return query
 
 
@@ -164,47 +172,28 @@ async def recall(
     ``stats_cache`` keeps the user's BM25 statistics between calls; without one they are
     counted for this call.
     """
-    session_id = None
     if query.session_external_id:
         session_id = await accounts.find_session(db, user.id, query.session_external_id)
         if session_id is None:
             return []
-    filters = repo.Filters(
-        kinds=query.kinds,
-        categories=query.categories,
-        current_only=query.current_only,
-        as_of=query.as_of,
-        start=query.start,
-        end=query.end,
-        session_id=session_id,
-    )
+        query = replace(query, session_id=session_id)
     stats = await (stats_cache or CorpusStatsCache()).get(db, user.id)
 
-    async def candidates(where: repo.Filters) -> repo.Found:
-        return await repo.candidates(
-            db,
-            user.id,
-            query.text,
-            query_vector,
-            embedder.model if embedder else "",
-            embedder.dimensions if embedder else 0,
-            where,
-            ranking.per_ranking,
-            stats,
-            exact_vector=not ranking.vector_index or stats.memories <= repo.EXACT_VECTOR_MAX,
-        )
+    async def candidates(where: RecallQuery) -> repo.Found:
+        statement = ranking_statement(user.id, where, query_vector, embedder, ranking, stats)
+        return await repo.candidates(db, statement)
 
-    found = await candidates(filters)
+    found = await candidates(query)
     period = await query_period(db, user.id, query.text)
     # A period the query names also gets candidates of its own: what was said then may rank
     # below the best 50 of the whole history, and would never be weighed. Same statement
     # with a time filter, so the same indexes serve it.
-    within = period_filters(filters, period, ranking)
+    within = period_filters(query, period, ranking)
     if within is not None:
         found = merge(found, await candidates(within))
     partial = fuse(found.candidates, ranking.rrf_k, WEIGHTS, BY_SCORE)
     anchors = sorted(partial, key=lambda mid: -partial[mid].fused)[:CONTEXT_ANCHORS]
-    near = await repo.neighbours(db, user.id, anchors, filters)
+    near = await repo.neighbours(db, user.id, anchors, query)
     partial = lift_neighbours(partial, near)
     standing = {**found.standing, **{n.memory_id: n.standing for n in near}}
     standing = {mid: standing[mid] for mid in partial if mid in standing}
@@ -224,6 +213,28 @@ async def recall(
     return prefer_statements(query.text, hits, ranking.question_weight)[: query.limit]
 
 
+def ranking_statement(
+    user_id: uuid.UUID,
+    query: RecallQuery,
+    query_vector: Vector | None,
+    embedder: Embedder | None,
+    ranking: Ranking,
+    stats: repo.CorpusStats,
+) -> repo.Statement:
+    """The statement that ranks Recall's candidates for this user and query, with the
+    settings' choice of exact or indexed vector ranking."""
+    return repo.candidates_statement(
+        user_id,
+        query,
+        query_vector,
+        embedder.model if embedder else "",
+        embedder.dimensions if embedder else 0,
+        ranking.per_ranking,
+        stats,
+        exact_vector=not ranking.vector_index or stats.memories <= repo.EXACT_VECTOR_MAX,
+    )
+
+
 async def query_period(db: AsyncSession, user_id: uuid.UUID, text: str) -> temporal.Period | None:
     """The period the query names, relative phrases read from the user's latest message (the
     conversation's "now"; today's date for a user with none)."""
@@ -237,15 +248,15 @@ async def query_period(db: AsyncSession, user_id: uuid.UUID, text: str) -> tempo
 
 
 def period_filters(
-    filters: repo.Filters, period: temporal.Period | None, ranking: Ranking
-) -> repo.Filters | None:
-    """The filters narrowed to the period's window (told shortly after included); None when
+    query: RecallQuery, period: temporal.Period | None, ranking: Ranking
+) -> RecallQuery | None:
+    """The query narrowed to the period's window (told shortly after included); None when
     the period is not weighed at all or the narrowing leaves no time."""
     if period is None or _period_weight(period, ranking) <= 0:
         return None
-    start = max(filter(None, (filters.start, period.start)))
-    end = min(filter(None, (filters.end, period.told_by)))
-    return replace(filters, start=start, end=end) if start < end else None
+    start = max(filter(None, (query.start, period.start)))
+    end = min(filter(None, (query.end, period.told_by)))
+    return replace(query, start=start, end=end) if start < end else None
 
 
 def merge(whole: repo.Found, narrowed: repo.Found) -> repo.Found:

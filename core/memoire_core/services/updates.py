@@ -5,12 +5,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from memoire_core.db.repos import memories as repo
-from memoire_core.db.repos.memories import Owner
+from memoire_core.db.repos import events as repo
+from memoire_core.db.repos.clauses import Owner
 from memoire_core.domain import EventView, JobState, MemoryView, UserRef
 from memoire_core.services import memories
-
-FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.SKIPPED})
+from memoire_core.task_contract import FINAL_JOB_STATES
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,7 @@ class ExtractionUpdate:
 
     @property
     def final(self) -> bool:
-        return self.state in FINAL_STATES
+        return self.state in FINAL_JOB_STATES
 
 
 async def extraction_events(
@@ -41,7 +40,7 @@ async def extraction_update(
     Raises NotFound when the job is gone (its user was forgotten) or the owner may not see it.
     """
     job = await memories.get_extraction(db, owner, str(extraction_id))
-    if job.state not in FINAL_STATES:
+    if job.state not in FINAL_JOB_STATES:
         return ExtractionUpdate(job.state)
     events = await extraction_events(db, user, extraction_id)
     return ExtractionUpdate(job.state, events, [m for m in job.facts if m.current])

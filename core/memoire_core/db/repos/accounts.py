@@ -1,15 +1,16 @@
 """SQL for apps, users, API keys and sessions."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memoire_core.db.tables import api_keys, apps, memories, messages, sessions, users
-from memoire_core.domain import UserRef
+from memoire_core.domain import KeyView, Scope, UserRef
 from memoire_core.ids import new_id
 
 
@@ -25,7 +26,16 @@ async def get_or_create_app(db: AsyncSession, name: str) -> uuid.UUID:
     return app_id
 
 
-async def insert_app(db: AsyncSession, name: str) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class App:
+    """An app as stored."""
+
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+
+
+async def insert_app(db: AsyncSession, name: str) -> App | None:
     """A new app of that name; None when the name is taken."""
     row = (
         await db.execute(
@@ -35,7 +45,7 @@ async def insert_app(db: AsyncSession, name: str) -> dict[str, Any] | None:
             .returning(apps.c.id, apps.c.name, apps.c.created_at)
         )
     ).first()
-    return dict(row._mapping) if row else None
+    return App(row.id, row.name, row.created_at) if row else None
 
 
 async def find_user(db: AsyncSession, app_id: uuid.UUID, external_id: str) -> UserRef | None:
@@ -58,9 +68,17 @@ _USER_FOR_WRITE = (
 )
 
 
+class FoundUser(NamedTuple):
+    """A user looked up for a write, whether this call created it, and when it was."""
+
+    user: UserRef
+    created: bool
+    created_at: datetime
+
+
 async def get_or_create_user(
     db: AsyncSession, app_id: uuid.UUID, external_id: str, metadata: dict[str, str] | None = None
-) -> tuple[UserRef, bool, datetime]:
+) -> FoundUser:
     """The user, created when missing; also whether it was created and when it was.
 
     An existing user's row is locked (FOR KEY SHARE) until the transaction ends, so a
@@ -73,7 +91,7 @@ async def get_or_create_user(
             await db.execute(_USER_FOR_WRITE, {"app_id": app_id, "external_id": external_id})
         ).first()
         if row is not None:
-            return UserRef(row.id, external_id), False, row.created_at
+            return FoundUser(UserRef(row.id, external_id), False, row.created_at)
         inserted = (
             await db.execute(
                 insert(users)
@@ -85,7 +103,7 @@ async def get_or_create_user(
             )
         ).first()
         if inserted:
-            return UserRef(inserted.id, external_id), True, inserted.created_at
+            return FoundUser(UserRef(inserted.id, external_id), True, inserted.created_at)
         # Created by a concurrent request between the lookup and the insert: look again.
 
 
@@ -107,8 +125,15 @@ async def user_metadata(db: AsyncSession, user_id: uuid.UUID) -> dict[str, str]:
     return value
 
 
-async def delete_user(db: AsyncSession, user_id: uuid.UUID) -> tuple[int, int]:
-    """Delete a user and, by cascade, everything stored about them; returns (messages, memories)."""
+class Erased(NamedTuple):
+    """How many messages and memories erasing a user took with it."""
+
+    messages: int
+    memories: int
+
+
+async def delete_user(db: AsyncSession, user_id: uuid.UUID) -> Erased:
+    """Delete a user and, by cascade, everything stored about them."""
     n_messages = (
         await db.execute(select(func.count()).where(messages.c.user_id == user_id))
     ).scalar_one()
@@ -116,7 +141,30 @@ async def delete_user(db: AsyncSession, user_id: uuid.UUID) -> tuple[int, int]:
         await db.execute(select(func.count()).where(memories.c.user_id == user_id))
     ).scalar_one()
     await db.execute(delete(users).where(users.c.id == user_id))
-    return n_messages, n_memories
+    return Erased(n_messages, n_memories)
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """An API key as stored: what callers see of it, and what only the server reads."""
+
+    view: KeyView
+    app_id: uuid.UUID
+    user_id: uuid.UUID | None
+    secret_hash: bytes
+
+
+def _key(row: Any, user_external_id: str | None) -> Key:
+    view = KeyView(
+        key_id=row.key_id,
+        scope=Scope(row.scope),
+        user_external_id=user_external_id or "",
+        name=row.name,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+    return Key(view, row.app_id, row.user_id, row.secret_hash)
 
 
 async def insert_key(
@@ -124,13 +172,13 @@ async def insert_key(
     *,
     key_id: str,
     app_id: uuid.UUID,
-    user_id: uuid.UUID | None,
-    scope: str,
+    user: UserRef | None,
+    scope: Scope,
     name: str,
     secret_hash: bytes,
     expires_at: datetime | None,
-) -> dict[str, Any]:
-    """Store a new key's hash; returns the stored row."""
+) -> Key:
+    """Store a new key's hash; returns the stored key."""
     row = (
         await db.execute(
             insert(api_keys)
@@ -138,8 +186,8 @@ async def insert_key(
                 id=new_id(),
                 key_id=key_id,
                 app_id=app_id,
-                user_id=user_id,
-                scope=scope,
+                user_id=user.id if user else None,
+                scope=scope.value,
                 name=name,
                 secret_hash=secret_hash,
                 expires_at=expires_at,
@@ -147,7 +195,7 @@ async def insert_key(
             .returning(*api_keys.c)
         )
     ).one()
-    return dict(row._mapping)
+    return _key(row, user.external_id if user else "")
 
 
 _named = users.alias("named")
@@ -165,11 +213,20 @@ _KEY_WITH_USER = (
 )
 
 
-async def find_key(db: AsyncSession, key_id: str, named: str = "") -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class PresentedKey:
+    """A key found by its public id, and the id of the app's user a call names (None when
+    the app has no such user, or the call names none)."""
+
+    key: Key
+    named_user_id: uuid.UUID | None
+
+
+async def find_key(db: AsyncSession, key_id: str, named: str = "") -> PresentedKey | None:
     """A key by its public id, with its user's external id and, in the same round trip, the
-    id of the app's user called ``named`` (``named_user_id``, None when there is none)."""
+    id of the app's user called ``named``."""
     row = (await db.execute(_KEY_WITH_USER, {"key_id": key_id, "named": named})).first()
-    return dict(row._mapping) if row else None
+    return PresentedKey(_key(row, row.user_external_id), row.named_user_id) if row else None
 
 
 async def set_key_times(
@@ -178,8 +235,8 @@ async def set_key_times(
     *,
     expires_at: datetime | None = None,
     revoked_at: datetime | None = None,
-) -> dict[str, Any]:
-    """Set a key's expiry or revocation time; returns the updated row."""
+) -> Key:
+    """Set a key's expiry or revocation time; returns the updated key."""
     values: dict[str, Any] = {}
     if expires_at is not None:
         values["expires_at"] = expires_at
@@ -188,7 +245,7 @@ async def set_key_times(
     await db.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(**values))
     found = await find_key(db, key_id)
     assert found is not None
-    return found
+    return found.key
 
 
 _SESSION = select(sessions.c.id, sessions.c.created_at, sessions.c.metadata).where(
@@ -197,15 +254,25 @@ _SESSION = select(sessions.c.id, sessions.c.created_at, sessions.c.metadata).whe
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A session looked up for a write, whether this call created it, and what it holds."""
+
+    id: uuid.UUID
+    created: bool
+    created_at: datetime
+    metadata: dict[str, str]
+
+
 async def get_or_create_session(
     db: AsyncSession, user_id: uuid.UUID, external_id: str, metadata: dict[str, str] | None = None
-) -> tuple[uuid.UUID, bool, datetime, dict[str, str]]:
+) -> Session:
     """The user's session with that id, created when missing (looked up first: it usually
     exists, and a conversation's every Ingest names it)."""
     params = {"user_id": user_id, "external_id": external_id}
     row = (await db.execute(_SESSION, params)).first()
     if row is not None:
-        return row.id, False, row.created_at, row.metadata
+        return Session(row.id, False, row.created_at, dict(row.metadata))
     inserted = (
         await db.execute(
             insert(sessions)
@@ -215,9 +282,9 @@ async def get_or_create_session(
         )
     ).first()
     if inserted:
-        return inserted.id, True, inserted.created_at, inserted.metadata
+        return Session(inserted.id, True, inserted.created_at, dict(inserted.metadata))
     row = (await db.execute(_SESSION, params)).one()  # created meanwhile by a concurrent call
-    return row.id, False, row.created_at, row.metadata
+    return Session(row.id, False, row.created_at, dict(row.metadata))
 
 
 async def find_session(db: AsyncSession, user_id: uuid.UUID, external_id: str) -> uuid.UUID | None:

@@ -4,20 +4,21 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from memoire_core.db.repos.memories import MEMORY_VIEW, event_from_row, to_view
+from memoire_core.db.repos.events import event_from_row
+from memoire_core.db.repos.jobs import JOB_VIEW, job_view
+from memoire_core.db.repos.memories import MEMORY_VIEW, to_view
 from memoire_core.db.tables import extraction_jobs, memories, memory_events, messages, sessions
 from memoire_core.db.tables import users as users_table
 from memoire_core.domain import (
     EventView,
-    FactResult,
-    JobState,
     JobView,
     MemoryView,
     MessageView,
     Role,
+    SessionView,
     UserView,
 )
 
@@ -46,13 +47,16 @@ async def _rows(db: AsyncSession, stmt: Select[Any]) -> AsyncIterator[Any]:
         yield row
 
 
-def session_rows(db: AsyncSession, user_id: uuid.UUID) -> AsyncIterator[Any]:
-    return _rows(
-        db,
+async def session_views(
+    db: AsyncSession, user_id: uuid.UUID, user_external_id: str
+) -> AsyncIterator[SessionView]:
+    stmt = (
         select(sessions.c.external_id, sessions.c.created_at, sessions.c.metadata)
         .where(sessions.c.user_id == user_id)
-        .order_by(sessions.c.created_at, sessions.c.id),
+        .order_by(sessions.c.created_at, sessions.c.id)
     )
+    async for r in _rows(db, stmt):
+        yield SessionView(r.external_id, user_external_id, False, r.created_at, dict(r.metadata))
 
 
 async def message_views(db: AsyncSession, user_id: uuid.UUID) -> AsyncIterator[MessageView]:
@@ -95,31 +99,8 @@ async def event_views(db: AsyncSession, user_id: uuid.UUID) -> AsyncIterator[Eve
 async def job_views(
     db: AsyncSession, user_id: uuid.UUID, user_external_id: str
 ) -> AsyncIterator[JobView]:
-    stmt = (
-        select(
-            *extraction_jobs.c,
-            func.coalesce(sessions.c.external_id, "").label("session_external_id"),
-        )
-        .outerjoin(sessions, sessions.c.id == extraction_jobs.c.session_id)
-        .where(extraction_jobs.c.user_id == user_id)
-        .order_by(extraction_jobs.c.created_at, extraction_jobs.c.id)
+    stmt = JOB_VIEW.where(extraction_jobs.c.user_id == user_id).order_by(
+        extraction_jobs.c.created_at, extraction_jobs.c.id
     )
     async for r in _rows(db, stmt):
-        yield JobView(
-            id=r.id,
-            user_external_id=user_external_id,
-            session_external_id=r.session_external_id,
-            state=JobState(r.state),
-            reason=r.reason,
-            message_ids=list(r.message_ids),
-            facts=[],
-            attempts=r.attempts,
-            model=r.model,
-            prompt_tokens=r.prompt_tokens,
-            completion_tokens=r.completion_tokens,
-            llm_latency_ms=r.llm_latency_ms,
-            created_at=r.created_at,
-            started_at=r.started_at,
-            finished_at=r.finished_at,
-            unmatched=[FactResult.unmatched(item) for item in r.unmatched],
-        )
+        yield job_view(r, user_external_id)

@@ -2,19 +2,35 @@
 idempotency."""
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import cast, func, or_, select, text, update
+from sqlalchemy import Select, cast, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from memoire_core.db.repos.clauses import live_clause, standing_in_slot
 from memoire_core.db.repos.memories import MEMORY_VIEW, to_view
 from memoire_core.db.tables import idempotent_writes, memories
 from memoire_core.domain import Kind, MemoryView, Temporal
 
-# What the slot rules read of a stored fact.
-_RULE_COLUMNS = (
+
+@dataclass(frozen=True, slots=True)
+class SlotFact:
+    """What the slot rules read of a stored fact."""
+
+    id: uuid.UUID
+    content: str
+    value: str
+    negated: bool
+    confidence: float
+    valid_from: datetime
+    temporal: Temporal
+
+
+_SLOT_FACT = select(
     memories.c.id,
     memories.c.content,
     memories.c.value,
@@ -25,6 +41,23 @@ _RULE_COLUMNS = (
 )
 
 
+async def _slot_facts(db: AsyncSession, stmt: Select[Any]) -> list[SlotFact]:
+    """The facts ``stmt`` (built on ``_SLOT_FACT``) selects, locked until the transaction ends."""
+    rows = await db.execute(stmt.with_for_update())
+    return [
+        SlotFact(
+            r.id,
+            r.content,
+            r.value,
+            r.negated,
+            r.confidence,
+            r.valid_from,
+            Temporal(r.temporal_state),
+        )
+        for r in rows
+    ]
+
+
 async def lock_slot(db: AsyncSession, user_id: uuid.UUID, slot: str) -> None:
     """Serialise writers of one user's slot until the transaction ends."""
     await db.execute(
@@ -33,24 +66,23 @@ async def lock_slot(db: AsyncSession, user_id: uuid.UUID, slot: str) -> None:
     )
 
 
-async def current_facts(
+async def standing_facts(
     db: AsyncSession, user_id: uuid.UUID, slot: str, temporal: Temporal
-) -> list[dict[str, Any]]:
-    """Live facts of a slot in one temporal state (past facts count while not superseded)."""
-    stmt = (
-        select(*_RULE_COLUMNS)
-        .where(
+) -> list[SlotFact]:
+    """The facts of a slot in one temporal state that the slot rules weigh, oldest first."""
+    return await _slot_facts(
+        db,
+        _SLOT_FACT.where(
             memories.c.user_id == user_id,
             memories.c.kind == Kind.FACT.value,
             memories.c.slot == slot,
-            memories.c.temporal_state == temporal.value,
-            memories.c.superseded_at.is_(None),
-            or_(memories.c.valid_to.is_(None), memories.c.temporal_state == Temporal.PAST.value),
-        )
-        .order_by(memories.c.created_at)
-        .with_for_update()
+            standing_in_slot(temporal),
+        ).order_by(memories.c.created_at),
     )
-    return [dict(r._mapping) for r in await db.execute(stmt)]
+
+
+async def _set(db: AsyncSession, memory_id: uuid.UUID, **values: Any) -> None:
+    await db.execute(update(memories).where(memories.c.id == memory_id).values(**values))
 
 
 async def supersede(
@@ -62,42 +94,33 @@ async def supersede(
     valid_to: datetime,
 ) -> None:
     """Retire a fact in favour of another: it stopped holding at ``valid_to``."""
-    await db.execute(
-        update(memories)
-        .where(memories.c.id == memory_id)
-        .values(
-            superseded_at=at,
-            superseded_by=by,
-            valid_to=func.greatest(memories.c.valid_from, valid_to),
-        )
+    await _set(
+        db,
+        memory_id,
+        superseded_at=at,
+        superseded_by=by,
+        valid_to=func.greatest(memories.c.valid_from, valid_to),
     )
 
 
-async def retired_by(
-    db: AsyncSession, user_id: uuid.UUID, memory_id: uuid.UUID
-) -> list[dict[str, Any]]:
+async def retired_by(db: AsyncSession, user_id: uuid.UUID, memory_id: uuid.UUID) -> list[SlotFact]:
     """The facts one memory superseded, newest first, locked until the transaction ends."""
-    stmt = (
-        select(*_RULE_COLUMNS)
-        .where(memories.c.user_id == user_id, memories.c.superseded_by == memory_id)
-        .order_by(memories.c.valid_from.desc(), memories.c.created_at.desc())
-        .with_for_update()
+    return await _slot_facts(
+        db,
+        _SLOT_FACT.where(
+            memories.c.user_id == user_id, memories.c.superseded_by == memory_id
+        ).order_by(memories.c.valid_from.desc(), memories.c.created_at.desc()),
     )
-    return [dict(r._mapping) for r in await db.execute(stmt)]
 
 
 async def restore(db: AsyncSession, memory_id: uuid.UUID) -> None:
     """Make a superseded fact hold again, as if what replaced it had never been said."""
-    await db.execute(
-        update(memories)
-        .where(memories.c.id == memory_id)
-        .values(superseded_at=None, superseded_by=None, valid_to=None)
-    )
+    await _set(db, memory_id, superseded_at=None, superseded_by=None, valid_to=None)
 
 
 async def repoint(db: AsyncSession, memory_id: uuid.UUID, by: uuid.UUID) -> None:
     """Name another fact as the one that replaced this one (the first is being deleted)."""
-    await db.execute(update(memories).where(memories.c.id == memory_id).values(superseded_by=by))
+    await _set(db, memory_id, superseded_by=by)
 
 
 async def live_plans(
@@ -109,8 +132,7 @@ async def live_plans(
             memories.c.user_id == user_id,
             memories.c.kind == Kind.FACT.value,
             memories.c.temporal_state == Temporal.PLANNED.value,
-            memories.c.superseded_at.is_(None),
-            memories.c.valid_to.is_(None),
+            live_clause(),
             or_(memories.c.essential, memories.c.slot.in_(core_slots)),
         )
         .order_by(memories.c.valid_from.desc())
@@ -121,11 +143,7 @@ async def live_plans(
 
 async def end(db: AsyncSession, memory_id: uuid.UUID, *, valid_to: datetime) -> None:
     """Mark a fact as no longer holding in the world, with no successor."""
-    await db.execute(
-        update(memories)
-        .where(memories.c.id == memory_id)
-        .values(valid_to=func.greatest(memories.c.valid_from, valid_to))
-    )
+    await _set(db, memory_id, valid_to=func.greatest(memories.c.valid_from, valid_to))
 
 
 async def refresh(
@@ -138,25 +156,33 @@ async def refresh(
     source_message_ids: list[uuid.UUID],
 ) -> None:
     """Mark a fact as restated: new confidence, refresh time, and the messages that restated it."""
-    await db.execute(
-        update(memories)
-        .where(memories.c.id == memory_id)
-        .values(
-            confidence=confidence,
-            base_confidence=confidence,
-            last_refreshed_at=at,
-            essential=memories.c.essential | essential,
-            source_message_ids=func.array_cat(
-                memories.c.source_message_ids, cast(source_message_ids, ARRAY(UUID(as_uuid=True)))
-            ),
-        )
+    await _set(
+        db,
+        memory_id,
+        confidence=confidence,
+        base_confidence=confidence,
+        last_refreshed_at=at,
+        essential=memories.c.essential | essential,
+        source_message_ids=func.array_cat(
+            memories.c.source_message_ids, cast(source_message_ids, ARRAY(UUID(as_uuid=True)))
+        ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierResult:
+    """What an earlier write with the same request id returned: the ids of the facts that
+    hold its inputs, and a ``FactOutcome`` value per input (none if recorded before outcomes
+    were kept)."""
+
+    ids: list[uuid.UUID]
+    outcomes: list[str]
 
 
 async def idempotent_result(
     db: AsyncSession, user_id: uuid.UUID, method: str, request_id: str
-) -> tuple[list[uuid.UUID], list[str]] | None:
-    """The ids and per-input outcomes an earlier write with this request id returned, if any."""
+) -> EarlierResult | None:
+    """What an earlier write with this request id returned, if any."""
     row = (
         await db.execute(
             select(idempotent_writes.c.result_ids, idempotent_writes.c.outcomes).where(
@@ -166,7 +192,7 @@ async def idempotent_result(
             )
         )
     ).first()
-    return (list(row.result_ids), list(row.outcomes)) if row else None
+    return EarlierResult(list(row.result_ids), list(row.outcomes)) if row else None
 
 
 async def remember_result(
@@ -174,8 +200,8 @@ async def remember_result(
     user_id: uuid.UUID,
     method: str,
     request_id: str,
-    ids: list[uuid.UUID],
-    outcomes: list[str],
+    ids: Sequence[uuid.UUID],
+    outcomes: Sequence[str],
 ) -> None:
     """Record what a write with this request id returned."""
     await db.execute(
@@ -184,8 +210,8 @@ async def remember_result(
             user_id=user_id,
             method=method,
             request_id=request_id,
-            result_ids=ids,
-            outcomes=outcomes,
+            result_ids=list(ids),
+            outcomes=list(outcomes),
         )
         .on_conflict_do_nothing()
     )

@@ -1,24 +1,27 @@
 """SQL for decay and optimisation, set-based so a run over a million facts is one statement."""
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from memoire_core.db.repos.memories import current_clause
+from memoire_core.db.repos.clauses import as_sql, current_clause, live_clause
 from memoire_core.db.tables import memories
 from memoire_core.domain import Kind
+
+# Below this change a decayed confidence is not written (nor logged).
+DECAY_THRESHOLD = 0.005
 
 # Current values of single-valued slots and essential facts keep a floor; everything else may
 # fade towards zero. The new confidence depends only on the base and the refresh time, so a
 # second run computes the same numbers and, below the threshold, writes nothing.
 DECAY = text(
-    """
+    f"""
     WITH target AS (
         SELECT id, user_id, slot, confidence AS before,
                GREATEST(
-                   CASE WHEN superseded_at IS NULL AND valid_to IS NULL
+                   CASE WHEN {as_sql(live_clause())}
                              AND (essential OR slot = ANY(:single)
                                   OR slot LIKE ANY(:single_prefixes))
                         THEN LEAST(base_confidence, :floor) ELSE 0 END,
@@ -41,17 +44,16 @@ DECAY = text(
            'confidence fades while a fact is not restated', slot, before, after
     FROM changed
     RETURNING user_id
-    """
+    """  # noqa: S608 - formatted with our own constant clause, never with input
 )
 
 # Promotion never demotes a fact a caller marked essential while it still holds; a fact that
 # stopped holding loses the flag.
 PROMOTE = text(
-    """
+    f"""
     WITH wanted AS (
         SELECT id, user_id, slot, essential AS was,
-               (superseded_at IS NULL AND valid_to IS NULL
-                AND coalesce(temporal_state, 'current') = 'current'
+               ({as_sql(current_clause())}
                 AND (essential OR id = ANY(:chosen)
                      OR (:heuristic AND confidence >= :min_confidence
                          AND (slot = ANY(:core) OR slot LIKE 'preference.%'
@@ -70,7 +72,7 @@ PROMOTE = text(
            CASE WHEN want THEN :why ELSE 'no longer holds' END, slot
     FROM changed
     RETURNING user_id
-    """
+    """  # noqa: S608 - formatted with our own constant clause, never with input
 )
 
 
@@ -81,7 +83,7 @@ async def decay(
     single_prefixes: list[str],
     floor: float,
     half_life_days: float,
-    threshold: float = 0.005,
+    threshold: float = DECAY_THRESHOLD,
 ) -> list[uuid.UUID]:
     """Recompute every fact's confidence from its base; returns the user of each change."""
     result = await db.execute(
@@ -109,15 +111,24 @@ async def users_with_facts_since(db: AsyncSession, hours: float) -> list[uuid.UU
     return [r[0] for r in rows]
 
 
-async def current_facts(db: AsyncSession, user_id: uuid.UUID, limit: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A current fact the optimisation model may choose as essential."""
+
+    id: uuid.UUID
+    content: str
+    slot: str
+
+
+async def essential_candidates(db: AsyncSession, user_id: uuid.UUID, limit: int) -> list[Candidate]:
     """A user's facts that hold now, most believed first."""
     rows = await db.execute(
-        select(memories.c.id, memories.c.content, memories.c.slot, memories.c.category)
+        select(memories.c.id, memories.c.content, memories.c.slot)
         .where(memories.c.user_id == user_id, memories.c.kind == Kind.FACT.value, current_clause())
         .order_by(memories.c.confidence.desc())
         .limit(limit)
     )
-    return [dict(r._mapping) for r in rows]
+    return [Candidate(r.id, r.content, r.slot) for r in rows]
 
 
 async def promote(

@@ -1,108 +1,81 @@
-"""SQL for messages, memories, their events and their embeddings."""
+"""SQL for memories as callers see them, and for their embeddings."""
 
 import hashlib
 import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    and_,
-    bindparam,
-    delete,
-    func,
-    or_,
-    select,
-    text,
-    tuple_,
-    update,
-)
+from sqlalchemy import and_, bindparam, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from memoire_core.db.tables import (
-    extraction_jobs,
-    memories,
-    memory_embeddings,
-    memory_events,
-    messages,
-    sessions,
-    users,
-)
-from memoire_core.domain import EventType, EventView, Kind, MemoryView, Role, Temporal
-from memoire_core.embedding import Vector
+from memoire_core.db.repos.clauses import Owner, current_clause
+from memoire_core.db.repos.rows import from_row
+from memoire_core.db.tables import memories, memory_embeddings, messages, sessions, users
+from memoire_core.domain import Kind, MemoryView, Role, Temporal
+from memoire_core.ports import Vector
 
 
-async def find_messages_by_client_ids(
-    db: AsyncSession, user_id: uuid.UUID, client_ids: Sequence[str]
-) -> dict[str, tuple[uuid.UUID, uuid.UUID | None]]:
-    """Already stored messages by client id: their id and extraction id."""
-    if not client_ids:
-        return {}
-    rows = await db.execute(
-        select(messages.c.client_message_id, messages.c.id, messages.c.extraction_id).where(
-            messages.c.user_id == user_id, messages.c.client_message_id.in_(client_ids)
-        )
-    )
-    return {r.client_message_id: (r.id, r.extraction_id) for r in rows}
+@dataclass(frozen=True, slots=True)
+class NewMemory:
+    """A memory about to be stored; its confidence is also the base decay starts from."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    kind: Kind
+    content: str
+    confidence: float
+    valid_from: datetime
+    last_refreshed_at: datetime
+    category: str = ""
+    slot: str = ""
+    temporal: Temporal | None = None
+    value: str = ""
+    negated: bool = False
+    essential: bool = False
+    language: str = ""
+    source_message_ids: tuple[uuid.UUID, ...] = ()
+    session_id: uuid.UUID | None = None
+    # For an episode, the message it stores.
+    message_id: uuid.UUID | None = None
+    role: Role | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    valid_to: datetime | None = None
 
 
-async def insert_messages(db: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
-    """Insert messages, skipping client ids already stored; returns the ids actually inserted."""
-    if not rows:
-        return set()
-    stmt = (
-        insert(messages)
-        .values(rows)
-        .on_conflict_do_nothing(
-            index_elements=[messages.c.user_id, messages.c.client_message_id],
-            index_where=messages.c.client_message_id.isnot(None),
-        )
-        .returning(messages.c.id)
-    )
-    return {r.id for r in await db.execute(stmt)}
+def memory_values(m: NewMemory) -> dict[str, Any]:
+    """The column values of a new memory row."""
+    return {
+        "id": m.id,
+        "user_id": m.user_id,
+        "kind": m.kind.value,
+        "content": m.content,
+        "category": m.category,
+        "slot": m.slot,
+        "temporal_state": m.temporal.value if m.temporal else None,
+        "confidence": m.confidence,
+        "base_confidence": m.confidence,
+        "value": m.value,
+        "negated": m.negated,
+        "essential": m.essential,
+        "language": m.language,
+        "source_message_ids": list(m.source_message_ids),
+        "session_id": m.session_id,
+        "message_id": m.message_id,
+        "role": m.role.value if m.role else None,
+        "metadata": dict(m.metadata),
+        "valid_from": m.valid_from,
+        "valid_to": m.valid_to,
+        "last_refreshed_at": m.last_refreshed_at,
+    }
 
 
-async def insert_episodes(
-    db: AsyncSession,
-    rows: list[dict[str, Any]],
-    events: list[dict[str, Any]],
-    job: dict[str, Any] | None,
-) -> None:
-    """Insert episodes, their events and the extraction job reading them, in one round trip."""
-    stmt = insert(memory_events).values(events).add_cte(insert(memories).values(rows).cte("ep"))
-    if job is not None:
-        stmt = stmt.add_cte(insert(extraction_jobs).values(job).cte("job"))
-    await db.execute(stmt)
-
-
-async def insert_memories(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Insert memory rows as given."""
-    if rows:
-        await db.execute(insert(memories).values(rows))
-
-
-async def insert_events(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Append events to the log."""
-    if rows:
-        await db.execute(insert(memory_events).values(rows))
-
-
-@dataclass(frozen=True)
-class Owner:
-    """Which rows a caller may see: an app's users, or one user of it."""
-
-    app_id: uuid.UUID
-    user_id: uuid.UUID | None = None
-
-    def clause(self) -> ColumnElement[bool]:
-        cond = users.c.app_id == self.app_id
-        if self.user_id is not None:
-            cond = and_(cond, users.c.id == self.user_id)
-        return cond
+async def insert_memory(db: AsyncSession, memory: NewMemory) -> None:
+    """Insert one memory."""
+    await db.execute(insert(memories).values(memory_values(memory)))
 
 
 # Memories with their user's and session's external ids, as callers see them.
@@ -120,38 +93,14 @@ MEMORY_VIEW = (
 
 def to_view(row: Any) -> MemoryView:
     """Build the caller's view of a memory row selected with ``MEMORY_VIEW``."""
-    return MemoryView(
-        id=row.id,
-        user_external_id=row.user_external_id,
+    return from_row(
+        MemoryView,
+        row,
         kind=Kind(row.kind),
-        content=row.content,
-        category=row.category,
-        slot=row.slot,
         temporal=Temporal(row.temporal_state) if row.temporal_state else None,
-        confidence=row.confidence,
-        essential=row.essential,
-        language=row.language,
         source_message_ids=list(row.source_message_ids),
-        session_external_id=row.session_external_id,
         role=Role(row.role) if row.role else None,
-        valid_from=row.valid_from,
-        valid_to=row.valid_to,
-        created_at=row.created_at,
-        superseded_at=row.superseded_at,
-        superseded_by=row.superseded_by,
-        last_refreshed_at=row.last_refreshed_at,
         metadata=dict(row.metadata),
-        value=row.value,
-        negated=row.negated,
-    )
-
-
-def current_clause() -> ColumnElement[bool]:
-    """Memories that hold now: not superseded, not ended, not about the past, not only planned."""
-    return and_(
-        memories.c.superseded_at.is_(None),
-        memories.c.valid_to.is_(None),
-        or_(memories.c.temporal_state.is_(None), memories.c.temporal_state == "current"),
     )
 
 
@@ -219,67 +168,6 @@ async def delete_memory(db: AsyncSession, memory_id: uuid.UUID) -> None:
     ).scalar_one_or_none()
     if message_id is not None:
         await db.execute(delete(messages).where(messages.c.id == message_id))
-
-
-async def event_owner(db: AsyncSession, owner: Owner, memory_id: uuid.UUID) -> uuid.UUID | None:
-    """The user whose log mentions the memory, if the owner may see them; deleted ones too."""
-    return (
-        await db.execute(
-            select(memory_events.c.user_id)
-            .join(users, users.c.id == memory_events.c.user_id)
-            .where(memory_events.c.memory_id == memory_id, owner.clause())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-
-
-async def history(
-    db: AsyncSession,
-    user_id: uuid.UUID,
-    memory_id: uuid.UUID,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> list[EventView]:
-    """Events of a memory and those of other memories that name it, oldest first."""
-    stmt = select(memory_events).where(
-        memory_events.c.user_id == user_id,
-        or_(memory_events.c.memory_id == memory_id, memory_events.c.related_memory_id == memory_id),
-    )
-    if after is not None:
-        stmt = stmt.where(tuple_(memory_events.c.created_at, memory_events.c.id) > tuple_(*after))
-    stmt = stmt.order_by(memory_events.c.created_at, memory_events.c.id).limit(limit)
-    return [event_from_row(r) for r in await db.execute(stmt)]
-
-
-async def events_of_extraction(
-    db: AsyncSession, user_id: uuid.UUID, extraction_id: uuid.UUID
-) -> list[EventView]:
-    """Events of one user that an extraction caused, in the order they happened."""
-    rows = await db.execute(
-        select(memory_events)
-        .where(
-            memory_events.c.user_id == user_id,
-            memory_events.c.extraction_id == extraction_id,
-        )
-        .order_by(memory_events.c.created_at, memory_events.c.id)
-    )
-    return [event_from_row(r) for r in rows]
-
-
-def event_from_row(r: Any) -> EventView:
-    """Build the caller's view of a memory_events row."""
-    return EventView(
-        id=r.id,
-        memory_id=r.memory_id,
-        type=EventType(r.type),
-        cause=r.cause,
-        related_memory_id=r.related_memory_id,
-        extraction_id=r.extraction_id,
-        slot=r.slot,
-        confidence_before=r.confidence_before,
-        confidence_after=r.confidence_after,
-        created_at=r.created_at,
-    )
 
 
 _CONSCIOUS = (

@@ -18,7 +18,7 @@ import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pgvector.sqlalchemy import HALFVEC
 from sqlalchemy import (
@@ -45,10 +45,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from memoire_core.db.repos.memories import current_clause
+from memoire_core.db.repos.clauses import current_clause
 from memoire_core.db.tables import memories, memory_embeddings, messages
-from memoire_core.domain import Kind
-from memoire_core.embedding import Vector
+from memoire_core.domain import Kind, RecallQuery
+from memoire_core.ports import Vector
 
 VECTOR, FULL_TEXT, TRIGRAM = "vector", "full_text", "trigram"
 # Trigram similarity below this is noise for natural-language questions.
@@ -63,41 +63,30 @@ BM25_K1 = 1.2
 BM25_B = 0.75
 
 
-@dataclass(frozen=True)
-class Filters:
-    """Recall filters, already resolved to internal ids."""
+def filter_shape(query: RecallQuery) -> tuple[bool, ...]:
+    """Which filters a query sets: statements are built once per shape, values bound later."""
+    return (
+        bool(query.kinds),
+        bool(query.categories),
+        query.current_only,
+        query.as_of is not None,
+        query.start is not None,
+        query.end is not None,
+        query.session_id is not None,
+    )
 
-    kinds: frozenset[Kind] = frozenset()
-    categories: frozenset[str] = frozenset()
-    current_only: bool = False
-    as_of: datetime | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    session_id: uuid.UUID | None = None
 
-    def shape(self) -> tuple[bool, ...]:
-        """Which filters are set: statements are built once per shape, values bound later."""
-        return (
-            bool(self.kinds),
-            bool(self.categories),
-            self.current_only,
-            self.as_of is not None,
-            self.start is not None,
-            self.end is not None,
-            self.session_id is not None,
-        )
-
-    def params(self) -> dict[str, Any]:
-        """The bound values of ``filter_clauses(self.shape())``."""
-        values = {
-            "f_kinds": sorted(k.value for k in self.kinds),
-            "f_categories": sorted(self.categories),
-            "f_as_of": self.as_of,
-            "f_start": self.start,
-            "f_end": self.end,
-            "f_session_id": self.session_id,
-        }
-        return {k: v for k, v in values.items() if v}
+def filter_params(query: RecallQuery) -> dict[str, Any]:
+    """The bound values of ``filter_clauses(filter_shape(query))``."""
+    values = {
+        "f_kinds": sorted(k.value for k in query.kinds),
+        "f_categories": sorted(query.categories),
+        "f_as_of": query.as_of,
+        "f_start": query.start,
+        "f_end": query.end,
+        "f_session_id": query.session_id,
+    }
+    return {k: v for k, v in values.items() if v}
 
 
 def filter_clauses(shape: tuple[bool, ...]) -> list[ColumnElement[bool]]:
@@ -331,70 +320,53 @@ def _candidates_template(
     )
 
 
+class Statement(NamedTuple):
+    """A statement and the values of its bound parameters."""
+
+    select: Select[Any]
+    params: dict[str, Any]
+
+
 def candidates_statement(
     user_id: uuid.UUID,
-    query: str,
+    query: RecallQuery,
     query_vector: Vector | None,
     model: str,
     dimensions: int,
-    filters: Filters,
     per_ranking: int,
     stats: CorpusStats | None = None,
     *,
     exact_vector: bool = True,
-) -> tuple[Select[Any], dict[str, Any]]:
-    """The vector, full-text and trigram rankings of one user's memories, each row with the
-    standing of its memory: the statement and its parameters.
+) -> Statement:
+    """The vector, full-text and trigram rankings of one user's memories that pass the query's
+    filters, each row with the standing of its memory: the statement and its parameters.
 
     Without ``stats`` the statement costs the same but weighs lexemes as if the corpus were
     its matches alone (for measuring it, not for ranking).
     """
     stats = stats or CorpusStats(0, 1.0)
     stmt = _candidates_template(
-        filters.shape(),
+        filter_shape(query),
         dimensions if query_vector is not None else None,
         exact_vector,
         per_ranking,
     )
     params = {
         "user_id": user_id,
-        "query": query,
+        "query": query.text,
         "n": float(stats.memories),
         "average_length": max(1.0, stats.average_length),
-        **filters.params(),
+        **filter_params(query),
     }
     if query_vector is not None:
         params.update(query_vector=query_vector, model=model)
-    return stmt, params
+    return Statement(stmt, params)
 
 
-async def candidates(
-    db: AsyncSession,
-    user_id: uuid.UUID,
-    query: str,
-    query_vector: Vector | None,
-    model: str,
-    dimensions: int,
-    filters: Filters,
-    per_ranking: int,
-    stats: CorpusStats,
-    *,
-    exact_vector: bool = True,
-) -> Found:
-    """Up to ``per_ranking`` candidates from each of vector and full-text ranking, and the
-    trigram similarity of those candidates."""
-    stmt, params = candidates_statement(
-        user_id,
-        query,
-        query_vector,
-        model,
-        dimensions,
-        filters,
-        per_ranking,
-        stats,
-        exact_vector=exact_vector,
-    )
-    rows = (await db.execute(stmt, params)).all()
+async def candidates(db: AsyncSession, statement: Statement) -> Found:
+    """The candidates a ``candidates_statement`` ranks: up to ``per_ranking`` from each of
+    vector and full-text ranking, and the trigram similarity of those candidates."""
+    rows = (await db.execute(statement.select, statement.params)).all()
     return Found(
         [Candidate(r.id, r.source, float(r.score)) for r in rows],
         {r.id: _standing(r) for r in rows},
@@ -466,14 +438,14 @@ def _neighbours_template(shape: tuple[bool, ...]) -> CompoundSelect[Any]:
 
 
 async def neighbours(
-    db: AsyncSession, user_id: uuid.UUID, anchor_ids: list[uuid.UUID], filters: Filters
+    db: AsyncSession, user_id: uuid.UUID, anchor_ids: list[uuid.UUID], query: RecallQuery
 ) -> list[Neighbour]:
     """The episodes of the messages said just before and just after each anchor episode's
-    message in its session (order: ``said_at``, then id), when they pass the filters."""
+    message in its session (order: ``said_at``, then id), when they pass the query's filters."""
     if not anchor_ids:
         return []
-    params = {"user_id": user_id, "anchor_ids": anchor_ids, **filters.params()}
-    rows = await db.execute(_neighbours_template(filters.shape()), params)
+    params = {"user_id": user_id, "anchor_ids": anchor_ids, **filter_params(query)}
+    rows = await db.execute(_neighbours_template(filter_shape(query)), params)
     return [Neighbour(r.anchor_id, r.id, bool(r.after_anchor), _standing(r)) for r in rows]
 
 
