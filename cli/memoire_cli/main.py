@@ -4,6 +4,7 @@ import asyncio
 import json
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -61,7 +62,12 @@ def serve() -> None:
 
 
 @cli.command()
-@click.option("--beat", is_flag=True, help="Also run the periodic scheduler in this process.")
+@click.option(
+    "--beat",
+    is_flag=True,
+    help="Also run the periodic scheduler in this process (one per deployment; a scaled "
+    "deployment runs `memoire scheduler` on its own instead).",
+)
 @click.option("--concurrency", type=int, default=1, show_default=True)
 def worker(beat: bool, concurrency: int) -> None:
     """Run a Celery worker on MEMOIRE_REDIS_URL for extraction and maintenance."""
@@ -70,7 +76,6 @@ def worker(beat: bool, concurrency: int) -> None:
 
     with completed(Settings()) as settings:
         app = make_celery(settings)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule there
         argv = [
             "worker",
             "--pool=solo" if concurrency == 1 else f"--concurrency={concurrency}",
@@ -80,9 +85,26 @@ def worker(beat: bool, concurrency: int) -> None:
             "--without-mingle",
         ]
         if beat:
-            schedule = settings.data_dir.resolve() / "celerybeat-schedule"
-            argv += ["--beat", f"--schedule={schedule}"]
+            argv += ["--beat", f"--schedule={_beat_schedule(settings)}"]
         app.worker_main(argv)
+
+
+def _beat_schedule(settings: Settings) -> Path:
+    """Where the scheduler keeps when each periodic task last ran (in the data directory)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings.data_dir.resolve() / "celerybeat-schedule"
+
+
+@cli.command()
+def scheduler() -> None:
+    """Run only the periodic scheduler (Celery beat): exactly one per deployment, beside any
+    number of `memoire worker` processes, which run what it queues."""
+    from memoire_workers.celery_app import make_celery  # noqa: PLC0415
+
+    with completed(Settings()) as settings:
+        app = make_celery(settings)
+        schedule = _beat_schedule(settings)
+        app.start(["beat", f"--schedule={schedule}", f"--loglevel={settings.log_level}"])
 
 
 @cli.command(name="migrate")

@@ -3,6 +3,8 @@
 import asyncio
 import contextlib
 import signal
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
@@ -51,7 +53,21 @@ async def _local_key(settings: Settings) -> str:
 
 @click.command()
 @click.option("--port", type=int, default=None, help="gRPC port (default 50051).")
-@click.option("--no-worker", is_flag=True, help="Do not start the Celery worker.")
+@click.option(
+    "--servers",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="gRPC servers behind Envoy: this process and N-1 children on Unix sockets.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0),
+    default=1,
+    show_default=True,
+    help="Celery workers; the first also runs the periodic scheduler.",
+)
+@click.option("--no-worker", is_flag=True, help="Do not start a Celery worker (--workers 0).")
 @click.option(
     "--http-port",
     type=int,
@@ -59,18 +75,34 @@ async def _local_key(settings: Settings) -> str:
     help="JSON/HTTP and gRPC-web port of the local Envoy (default: a free one, kept).",
 )
 @click.option("--no-http", is_flag=True, help="Do not start Envoy (JSON/HTTP and gRPC-web).")
-def up(port: int | None, no_worker: bool, http_port: int | None, no_http: bool) -> None:
-    """Run everything locally: Postgres, Redis, migrations, the server, a worker and Envoy.
+def up(
+    port: int | None,
+    servers: int,
+    workers: int,
+    no_worker: bool,
+    http_port: int | None,
+    no_http: bool,
+) -> None:
+    """Run everything locally: Postgres, Redis, migrations, servers, workers and Envoy.
 
     A process of the stack that dies is started again; none outlives this command.
     """
+    if servers > 1 and no_http:
+        raise click.UsageError("--servers above 1 needs Envoy in front of them: drop --no-http")
     base = _for_console(Settings())
     if port is not None:
         base = base.model_copy(update={"grpc_port": port})
-    if not no_http and "trust_forwarded_for" not in base.model_fields_set:
-        # The local Envoy sets x-forwarded-for to the client it saw (envoy/envoy.yaml): the
-        # auth guard then throttles one bad client rather than everyone behind Envoy.
-        base = base.model_copy(update={"trust_forwarded_for": True})
+    sockets: list[Path] = []
+    if not no_http:
+        # Envoy reaches every server on a Unix socket of the stack's own, and only callers
+        # there have their x-forwarded-for believed: a client on the gRPC port cannot forge
+        # one to dodge the failed-auth guard or to get someone else throttled.
+        folder = services.socket_dir(base.data_dir)
+        sockets = [folder / f"grpc-{n}.sock" for n in range(1, servers + 1)]
+        trusted = ",".join(filter(None, (base.trusted_proxies, "unix")))
+        base = base.model_copy(
+            update={"grpc_unix_socket": str(sockets[0]), "trusted_proxies": trusted}
+        )
     logs.configure(base)
     try:
         # Held until this process ends, however it ends: a second `up` on the same data
@@ -85,12 +117,18 @@ def up(port: int | None, no_worker: bool, http_port: int | None, no_http: bool) 
         settings = stack.complete(base)
         migrate.upgrade(settings.database_url)
         key = asyncio.run(_local_key(settings))
-        if not no_worker:
-            worker = services.worker(child_env(settings))
+        env = {**child_env(settings), "MEMOIRE_TRUSTED_PROXIES": settings.trusted_proxies}
+        for number in range(1, (0 if no_worker else workers) + 1):
+            worker = services.worker(env, name=services.worker_name(number), beat=number == 1)
             worker.start()
             stack.add(worker)
+        for number, path in enumerate(sockets[1:], start=2):
+            extra = services.server(env, path, name=f"server-{number}")
+            extra.start()
+            stack.add(extra)
         http = None if no_http else http_port or 0
-        asyncio.run(_serve_and_announce(settings, key, http, stack, watchdog))
+        scale = Scale(servers, 0 if no_worker else workers, tuple(sockets))
+        asyncio.run(_serve_and_announce(settings, key, http, scale, stack, watchdog))
     except Failure as failure:
         fail(failure)
     finally:
@@ -99,18 +137,26 @@ def up(port: int | None, no_worker: bool, http_port: int | None, no_http: bool) 
         lock.close()
 
 
+@dataclass(frozen=True)
+class Scale:
+    """How many servers and workers `up` runs, and the servers' sockets (none without Envoy)."""
+
+    servers: int
+    workers: int
+    sockets: tuple[Path, ...]
+
+
 async def _start_envoy(
-    settings: Settings, grpc_port: int, http_port: int, inspector_port: int
+    settings: Settings, sockets: tuple[Path, ...], http_port: int, inspector_port: int
 ) -> LocalEnvoy:
-    """Envoy in front of the server and the inspector's pages; port 0 reuses the last run's
+    """Envoy in front of the servers and the inspector's pages; port 0 reuses the last run's
     port, or takes a free one."""
     port_file = settings.data_dir / "envoy.port"
     remembered = int(port_file.read_text()) if not http_port and port_file.exists() else 0
     proxy = LocalEnvoy(
         settings.data_dir / "envoy",
-        grpc_port,
         port=http_port or remembered,
-        grpc_host=settings.grpc_host,
+        grpc_sockets=sockets,
         inspector_port=inspector_port,
     )
     try:
@@ -138,9 +184,17 @@ async def _start_server(settings: Settings) -> Any:
         raise port_in_use("gRPC", settings.grpc_port, "--port or MEMOIRE_GRPC_PORT") from None
 
 
-def _announcement(settings: Settings, target: str, key: str, proxy: LocalEnvoy | None) -> str:
+def _announcement(
+    settings: Settings, target: str, key: str, proxy: LocalEnvoy | None, scale: Scale
+) -> str:
     http = f"{proxy.url}  (and gRPC-web and Connect, through Envoy)" if proxy else "off"
     pages_line = f"  Inspector: {proxy.url}/inspector/\n" if proxy else ""
+    scale_line = (
+        f"  Scaled:    {scale.servers} servers and {scale.workers} workers; gRPC through "
+        f"Envoy at {proxy.url.removeprefix('http://')} reaches them all\n"
+        if proxy and scale.servers > 1
+        else ""
+    )
     curl = (
         f'      curl -H \'x-api-key: {key}\' -d \'{{"user_id": "user-123", '
         f'"query": "Where do I live?"}}\' {proxy.url}/v1/recall\n'
@@ -152,6 +206,7 @@ def _announcement(settings: Settings, target: str, key: str, proxy: LocalEnvoy |
         f"  gRPC:      {target}\n"
         f"  HTTP/JSON: {http}\n"
         f"{pages_line}"
+        f"{scale_line}"
         f"  API key:   {key}  (kept in {settings.data_dir / 'local_api_key'})\n"
         f"  Postgres:  {settings.database_url}\n"
         f"  Redis:     {settings.redis_url}\n"
@@ -166,6 +221,7 @@ async def _serve_and_announce(
     settings: Settings,
     key: str,
     http_port: int | None,
+    scale: Scale,
     stack: Stack,
     watchdog: supervise.Watchdog,
 ) -> None:
@@ -177,7 +233,7 @@ async def _serve_and_announce(
         pages = InspectorServer()
         try:
             await asyncio.to_thread(pages.start)
-            proxy = await _start_envoy(settings, running.port, http_port, pages.port)
+            proxy = await _start_envoy(settings, scale.sockets, http_port, pages.port)
         except BaseException:
             pages.stop()
             await running.stop()
@@ -186,7 +242,7 @@ async def _serve_and_announce(
     # The CLI's default --target from now on (calls.default_target).
     target_file = settings.data_dir / calls.TARGET_FILE
     target_file.write_text(target)
-    click.echo(_announcement(settings, target, key, proxy))
+    click.echo(_announcement(settings, target, key, proxy, scale))
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

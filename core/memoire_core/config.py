@@ -56,6 +56,11 @@ class Settings(BaseSettings):
 
     grpc_host: str = Field("127.0.0.1", description="Address the gRPC server binds.")
     grpc_port: int = Field(50051, description="Port of the gRPC server; 0 picks a free one.")
+    grpc_unix_socket: str = Field(
+        "",
+        description="Path of a Unix socket the gRPC server also listens on, for a proxy on the "
+        "same machine (under 100 bytes); empty for none.",
+    )
     grpc_max_message_bytes: int = Field(4 * 1024 * 1024, description="Largest gRPC message.")
     db_pool_size: int = Field(10, description="Database connections per process.")
     health_probe_seconds: float = Field(
@@ -132,6 +137,11 @@ class Settings(BaseSettings):
     sweep_after_seconds: int = Field(
         30, description="Age at which a job still pending (or running too long) is queued again."
     )
+    sweep_resend_after_seconds: int = Field(
+        600,
+        description="How long the sweeper leaves a job it queued again before queueing it once "
+        "more, so that a long Redis outage queues each lost job once, not once per sweep.",
+    )
     optimise_every_hours: float = Field(6.0, description="How often optimisation runs.")
     decay_every_hours: float = Field(24.0, description="How often decay runs.")
     decay_half_life_days: float = Field(
@@ -163,10 +173,11 @@ class Settings(BaseSettings):
         description="Failed authentications one client address may make in a minute before "
         "its calls are refused with RESOURCE_EXHAUSTED; 0 turns the guard off.",
     )
-    trust_forwarded_for: bool = Field(
-        False,
-        description="Take the client address from x-forwarded-for, as set by a proxy in front "
-        "(Envoy); only safe when clients cannot reach the gRPC port directly.",
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated peers whose x-forwarded-for is believed: networks such as "
+        "172.28.0.2/32 or 10.0.0.0/8, and 'unix' for callers on grpc_unix_socket. Any other "
+        "caller is counted by its own address, whatever it sends; empty trusts no one.",
     )
     rate_limit_reads_per_second: float = Field(
         100.0,

@@ -31,7 +31,7 @@ from memoire_server.account_service import AccountService
 from memoire_server.context import AppContext
 from memoire_server.health import HealthProbe
 from memoire_server.jobs import ExtractionQueue
-from memoire_server.limits import AdmissionInterceptor
+from memoire_server.limits import AdmissionInterceptor, TrustedProxies
 from memoire_server.malformed import MalformedRequestInterceptor
 from memoire_server.memory_service import MemoryService
 from memoire_server.ratelimit import RateLimiter
@@ -94,6 +94,7 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
     """Start serving on ``settings.grpc_host:grpc_port`` (port 0 picks one) and return at once."""
     if not settings.secret_key.get_secret_value():
         raise ValueError("MEMOIRE_SECRET_KEY must be set")
+    TrustedProxies.parse(settings.trusted_proxies)  # a typo fails the start, not a call
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     cache = ConsciousCache(settings.redis_url) if settings.redis_url else None
     embed_wakeup = asyncio.Event()
@@ -125,7 +126,7 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
     interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = telemetry.interceptors()
     interceptors.append(MalformedRequestInterceptor())
     if app.limiter is not None:
-        interceptors.append(AdmissionInterceptor(app.limiter, settings.trust_forwarded_for))
+        interceptors.append(AdmissionInterceptor(app.limiter, settings.trusted_proxies))
 
     max_bytes = settings.grpc_max_message_bytes
     server = grpc.aio.server(
@@ -150,6 +151,11 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
         port = server.add_insecure_port(address)
     else:
         port = server.add_secure_port(address, credentials)
+    if settings.grpc_unix_socket:
+        # For a proxy on this machine: only processes that may open the file can connect,
+        # which is what lets MEMOIRE_TRUSTED_PROXIES=unix believe its x-forwarded-for.
+        Path(settings.grpc_unix_socket).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        server.add_insecure_port(f"unix:{settings.grpc_unix_socket}")
     probe = HealthProbe(
         health_servicer,
         SERVICE_NAMES,

@@ -120,7 +120,7 @@ class AppContext:
 
     async def failed_authentication(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         if self.limiter is not None:
-            address = client_address(context, self.settings.trust_forwarded_for)
+            address = client_address(context, self.settings.trusted_proxies)
             await self.limiter.failed_authentication(address)
 
 

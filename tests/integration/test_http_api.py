@@ -590,7 +590,7 @@ def guarded(
         admin_key=ADMIN_KEY,
         rate_limit_writes_per_second=0.1,
         rate_limit_writes_burst=2,
-        trust_forwarded_for=True,
+        trusted_proxies="127.0.0.1/32",
     ) as server:
         proxy = LocalEnvoy(scratch / "envoy-guarded", server.running.port, descriptor=descriptor)
         url = proxy.start()

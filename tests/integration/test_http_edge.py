@@ -160,13 +160,13 @@ def test_a_connect_error_carries_its_code_and_reason(edge):
 def guarded_edge(
     loop_thread, embedder, database_url, redis_server, scratch
 ) -> Iterator[tuple[Server, str]]:
-    """A server that trusts x-forwarded-for (as `memoire up` runs it) and its own Envoy's URL."""
+    """A server that trusts x-forwarded-for from its own Envoy (on the loopback) and its URL."""
     with own_server(
         loop_thread,
         embedder,
         database_url,
         redis_server.url,
-        trust_forwarded_for=True,
+        trusted_proxies="127.0.0.1/32",
         auth_failures_per_minute=AUTH_FAILURES_PER_MINUTE,
     ) as server:
         proxy = LocalEnvoy(scratch / "envoy-guarded-edge", server.running.port)

@@ -19,10 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
+from memoire_proto.v1 import memory_service_pb2 as pb
+from memoire_proto.v1 import memory_service_pb2_grpc
 from memoire_stack.services import free_port
 from tests.integration.helpers import eventually
+from tests.integration.test_http_api import Http
+from tests.integration.test_http_edge import another_loopback_address
 
 BIN = Path(sys.executable).parent
 
@@ -36,6 +41,7 @@ class Stack:
     target: str
     http: str
     key: str
+    banner: str = ""
 
     def env(self, **extra: str) -> dict[str, str]:
         return {**stack_env(self.data_dir), **extra}
@@ -55,13 +61,13 @@ def stack_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def start_stack(data_dir: Path, *args: str) -> Stack:
+def start_stack(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Stack:
     proc = subprocess.Popen(
         [str(BIN / "memoire"), "up", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env=stack_env(data_dir),
+        env={**stack_env(data_dir), **(env or {})},
     )
     # Lines are read on a thread: select() on the pipe would miss lines already read into the
     # text wrapper's buffer (the banner often arrives in one piece with the line before it).
@@ -75,7 +81,7 @@ def start_stack(data_dir: Path, *args: str) -> Stack:
 
     threading.Thread(target=read, daemon=True).start()
     seen = ""
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 240
     while "Stop with Ctrl-C" not in seen:
         try:
             seen += lines.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -86,7 +92,7 @@ def start_stack(data_dir: Path, *args: str) -> Stack:
     http = re.search(r"HTTP/JSON:\s+(\S+)", seen)
     key = re.search(r"API key:\s+(\S+)", seen)
     assert target and http and key, seen
-    return Stack(proc, data_dir, target.group(1), http.group(1), key.group(1))
+    return Stack(proc, data_dir, target.group(1), http.group(1), key.group(1), seen)
 
 
 def stop_stack(stack: Stack) -> int:
@@ -358,3 +364,33 @@ def test_memoire_up_serves_the_memory_inspector_beside_the_api(stack: Stack):
         assert page.status == 200
         assert page.headers["content-type"].startswith("text/html")
     assert "<html" in body.lower() and "inspector" in body.lower()
+
+
+# --- the client's address ----------------------------------------------------------------------
+
+
+def test_a_direct_client_that_forges_x_forwarded_for_is_counted_by_its_own_address(scratch):
+    stack = start_stack(scratch / "forged", "--no-worker")
+    try:
+        with grpc.insecure_channel(stack.target) as channel:
+            stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
+
+            def guess(forged: str) -> grpc.StatusCode:
+                metadata = (("x-api-key", "mem_AAAAAAAAAAAA_guess"), ("x-forwarded-for", forged))
+                try:
+                    stub.Recall(pb.RecallRequest(user_id="u1", query="x"), metadata=metadata)
+                except grpc.RpcError as error:
+                    return error.code()
+                return grpc.StatusCode.OK
+
+            # A new address each time: were the header believed, no address would reach 30.
+            codes = [guess(f"203.0.113.{n}") for n in range(1, 32)]
+
+        assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 30 + [
+            grpc.StatusCode.RESOURCE_EXHAUSTED
+        ]
+        # Through Envoy, whose forwarded address the server believes, others still get in.
+        bystander = Http(stack.http, stack.key, source=another_loopback_address())
+        assert bystander.post("/v1/recall", {"user_id": "u1", "query": "x"}) == {"hits": []}
+    finally:
+        assert stop_stack(stack) == 0

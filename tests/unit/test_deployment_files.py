@@ -5,6 +5,7 @@ There is no Docker here: the files are parsed and held against the settings they
 gRPC health service on the loopback.
 """
 
+import ipaddress
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from sqlalchemy.engine import make_url
 
 from memoire_cli.main import cli
 from memoire_core.config import Limits, Settings
+from memoire_stack import envoy
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -37,7 +39,7 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 
-MEMOIRE_SERVICES = ("migrate", "server", "worker")
+MEMOIRE_SERVICES = ("migrate", "server", "worker", "scheduler")
 PROVIDER_KEYS = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY"}
 COMPOSE_VARIABLES = {"POSTGRES_PASSWORD"}
 SECRETS = {"POSTGRES_PASSWORD", "MEMOIRE_SECRET_KEY"}
@@ -368,12 +370,46 @@ def test_the_redis_url_points_at_the_redis_service():
     assert url == "redis://redis:6379/0"
 
 
-def test_the_server_listens_on_every_interface_of_its_container_at_the_published_port():
+def test_the_server_listens_on_every_interface_of_its_container_at_the_port_envoy_sends_to():
     env = environment(services()["server"])
     assert env["MEMOIRE_GRPC_HOST"] == "0.0.0.0"
-    assert [port.rsplit(":", 1)[1] for port in services()["server"]["ports"]] == [
-        env["MEMOIRE_GRPC_PORT"]
-    ]
+    assert envoy.upstream(envoy.load()) == {
+        "address": "server",
+        "port_value": int(env["MEMOIRE_GRPC_PORT"]),
+    }
+
+
+# --- scaling: docker compose up --scale server=N --scale worker=N ---------------------------
+
+SCALED = ("server", "worker")
+
+
+def test_scaled_services_publish_no_host_port_and_take_no_fixed_name():
+    for name in SCALED:
+        assert not services()[name].get("ports"), f"replicas of {name} would share a host port"
+        assert "container_name" not in services()[name], name
+        assert "hostname" not in services()[name], name
+    assert not [name for name, s in services().items() if "container_name" in s]
+
+
+def test_envoy_sends_to_every_server_replica_by_dns_and_checks_each():
+    cluster = envoy.cluster(envoy.load())
+    assert cluster["type"] == "STRICT_DNS"  # one host per address the name resolves to
+    assert cluster["dns_refresh_rate"]  # replicas added or replaced join the rotation
+    assert cluster["lb_policy"] == "ROUND_ROBIN"
+    (check,) = cluster["health_checks"]
+    assert "grpc_health_check" in check
+    assert cluster["outlier_detection"]
+
+
+def test_only_envoy_is_trusted_to_name_the_client_address():
+    trusted = environment(services()["server"])["MEMOIRE_TRUSTED_PROXIES"]
+    address = services()["envoy"]["networks"]["default"]["ipv4_address"]
+    (pool,) = compose()["networks"]["default"]["ipam"]["config"]
+    assert ipaddress.ip_network(trusted) == ipaddress.ip_network(f"{address}/32")
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(pool["subnet"])
+    # Replicas take addresses from the range alone, so none can be given Envoy's.
+    assert ipaddress.ip_address(address) not in ipaddress.ip_network(pool["ip_range"])
 
 
 def test_memoire_services_run_real_cli_commands():
@@ -391,8 +427,19 @@ def test_memoire_services_run_real_cli_commands():
 
 
 def test_exactly_one_process_runs_the_periodic_scheduler():
-    beats = [name for name, service in services().items() if "--beat" in service.get("command", [])]
-    assert beats == ["worker"]
+    def schedules(command: list[str]) -> bool:
+        return "--beat" in command or command[:2] == ["memoire", "scheduler"]
+
+    beats = [name for name, service in services().items() if schedules(service.get("command", []))]
+    assert beats == ["scheduler"]
+    assert "scheduler" not in SCALED
+    assert "deploy" not in services()["scheduler"]  # no replicas: one container
+
+
+def test_the_scheduler_health_probe_is_valid_python():
+    test = services()["scheduler"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    compile(test[3], "scheduler-healthcheck", "exec")
 
 
 def test_data_survives_in_named_volumes():

@@ -178,3 +178,19 @@ def test_the_cluster_is_health_checked_over_grpc():
     (cluster,) = envoy.load()["static_resources"]["clusters"]
     (check,) = cluster["health_checks"]
     assert "grpc_health_check" in check
+
+
+def test_the_local_config_balances_over_the_servers_unix_sockets(tmp_path):
+    sockets = [tmp_path / "grpc-1.sock", tmp_path / "grpc-2.sock"]
+    config = envoy.render(http_port=18081, admin_port=19902, grpc_sockets=sockets)
+    path = tmp_path / "envoy.json"
+    path.write_text(json.dumps(config))
+
+    result = validate(path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    cluster = envoy.cluster(config)
+    (locality,) = cluster["load_assignment"]["endpoints"]
+    pipes = [e["endpoint"]["address"]["pipe"]["path"] for e in locality["lb_endpoints"]]
+    assert pipes == [str(s) for s in sockets]
+    assert cluster["health_checks"] == envoy.cluster(envoy.load())["health_checks"]

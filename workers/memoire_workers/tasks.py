@@ -27,6 +27,7 @@ from memoire_core.task_contract import Queue, Task
 from memoire_core.unit_of_work import Effects, sessions_with_effects
 from memoire_workers import telemetry  # noqa: F401 - connects the signals that observe tasks
 from memoire_workers.celery_app import settings_of
+from memoire_workers.resends import resend_once
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -156,9 +157,10 @@ def extract(self: Any, job_id: str) -> JobState:
     name=Task.SWEEP, bind=True, acks_late=True, time_limit=60
 )
 def sweep(self: Any) -> int:
-    """Queue again every job a lost message or a dead worker left unfinished."""
+    """Queue again, once per outage, each job a lost message or a dead worker left unfinished."""
     rt = runtime(self.app)
-    stale = rt.run(extraction.requeue_candidates(rt.sessions, rt.settings))
+    lost = rt.run(extraction.requeue_candidates(rt.sessions, rt.settings))
+    stale = resend_once(rt.settings.redis_url, lost, rt.settings.sweep_resend_after_seconds)
     for job_id in stale:
         self.app.send_task(Task.EXTRACT, args=[str(job_id)], queue=Queue.EXTRACTION)
     if stale:
