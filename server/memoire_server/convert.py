@@ -2,6 +2,8 @@
 
 import uuid
 from datetime import UTC, datetime
+from enum import Enum
+from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -31,45 +33,27 @@ from memoire_core.services.export import ExportItem
 from memoire_core.slots import Cardinality
 from memoire_proto.v1 import account_pb2, memory_pb2, memory_service_pb2
 
-KIND_TO_PB = {Kind.EPISODE: memory_pb2.MEMORY_KIND_EPISODE, Kind.FACT: memory_pb2.MEMORY_KIND_FACT}
+D = TypeVar("D", bound=Enum)
+P = TypeVar("P", bound=int)
+
+
+def by_name(values: type[D], enum: type[P], prefix: str) -> dict[D, P]:
+    """Each domain value to the contract's value of the same name (``prefix`` + its name).
+
+    A domain value with no namesake in the contract fails at import, never on a call.
+    """
+    return {value: getattr(enum, prefix + value.name) for value in values}
+
+
+KIND_TO_PB = by_name(Kind, memory_pb2.MemoryKind, "MEMORY_KIND_")
 KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
-TEMPORAL_TO_PB = {
-    Temporal.CURRENT: memory_pb2.TEMPORAL_STATE_CURRENT,
-    Temporal.PAST: memory_pb2.TEMPORAL_STATE_PAST,
-    Temporal.PLANNED: memory_pb2.TEMPORAL_STATE_PLANNED,
-}
+TEMPORAL_TO_PB = by_name(Temporal, memory_pb2.TemporalState, "TEMPORAL_STATE_")
 TEMPORAL_FROM_PB = {v: k for k, v in TEMPORAL_TO_PB.items()}
-ROLE_TO_PB = {
-    Role.USER: memory_pb2.ROLE_USER,
-    Role.ASSISTANT: memory_pb2.ROLE_ASSISTANT,
-    Role.SYSTEM: memory_pb2.ROLE_SYSTEM,
-    Role.TOOL: memory_pb2.ROLE_TOOL,
-}
+ROLE_TO_PB = by_name(Role, memory_pb2.Role, "ROLE_")
 ROLE_FROM_PB = {v: k for k, v in ROLE_TO_PB.items()}
-STATE_TO_PB = {
-    JobState.PENDING: memory_pb2.EXTRACTION_STATE_PENDING,
-    JobState.RUNNING: memory_pb2.EXTRACTION_STATE_RUNNING,
-    JobState.SUCCEEDED: memory_pb2.EXTRACTION_STATE_SUCCEEDED,
-    JobState.FAILED: memory_pb2.EXTRACTION_STATE_FAILED,
-    JobState.SKIPPED: memory_pb2.EXTRACTION_STATE_SKIPPED,
-}
-EVENT_TO_PB = {
-    EventType.CREATED: memory_pb2.MEMORY_EVENT_TYPE_CREATED,
-    EventType.REFRESHED: memory_pb2.MEMORY_EVENT_TYPE_REFRESHED,
-    EventType.SUPERSEDED: memory_pb2.MEMORY_EVENT_TYPE_SUPERSEDED,
-    EventType.DECAYED: memory_pb2.MEMORY_EVENT_TYPE_DECAYED,
-    EventType.PROMOTED: memory_pb2.MEMORY_EVENT_TYPE_PROMOTED,
-    EventType.DELETED: memory_pb2.MEMORY_EVENT_TYPE_DELETED,
-    EventType.RETRACTED: memory_pb2.MEMORY_EVENT_TYPE_RETRACTED,
-    EventType.DEMOTED: memory_pb2.MEMORY_EVENT_TYPE_DEMOTED,
-    EventType.RESTORED: memory_pb2.MEMORY_EVENT_TYPE_RESTORED,
-}
-OUTCOME_TO_PB = {
-    FactOutcome.CREATED: memory_pb2.FACT_OUTCOME_CREATED,
-    FactOutcome.REFRESHED: memory_pb2.FACT_OUTCOME_REFRESHED,
-    FactOutcome.RETRACTED: memory_pb2.FACT_OUTCOME_RETRACTED,
-    FactOutcome.UNMATCHED: memory_pb2.FACT_OUTCOME_UNMATCHED,
-}
+STATE_TO_PB = by_name(JobState, memory_pb2.ExtractionState, "EXTRACTION_STATE_")
+EVENT_TO_PB = by_name(EventType, memory_pb2.MemoryEventType, "MEMORY_EVENT_TYPE_")
+OUTCOME_TO_PB = by_name(FactOutcome, memory_pb2.FactOutcome, "FACT_OUTCOME_")
 # Polarity on input: unspecified is an affirmation; the value is whether the fact is negated.
 NEGATED_FROM_PB = {
     memory_pb2.POLARITY_UNSPECIFIED: False,
@@ -81,7 +65,7 @@ CARDINALITY_FROM_PB = {
     memory_service_pb2.SLOT_CARDINALITY_SINGLE: Cardinality.SINGLE,
     memory_service_pb2.SLOT_CARDINALITY_MULTI: Cardinality.MULTI,
 }
-SCOPE_TO_PB = {Scope.APP: account_pb2.API_KEY_SCOPE_APP, Scope.USER: account_pb2.API_KEY_SCOPE_USER}
+SCOPE_TO_PB = by_name(Scope, account_pb2.ApiKeyScope, "API_KEY_SCOPE_")
 SCOPE_FROM_PB = {v: k for k, v in SCOPE_TO_PB.items()}
 
 
