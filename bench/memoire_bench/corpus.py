@@ -118,24 +118,28 @@ class FactTemplate:
     essential: bool = False
 
 
+# Each placeholder of a template and its words; every one is drawn, in this order, whatever
+# the template names, so that a seed makes the same corpus.
+_PLACEHOLDERS = {
+    "city": CITIES,
+    "month": MONTHS,
+    "relative": RELATIVES,
+    "name": NAMES,
+    "company": COMPANIES,
+    "job": JOBS,
+    "pet": PETS,
+    "petname": PET_NAMES,
+    "hobby": HOBBIES,
+    "day": DAYS,
+    "food": FOODS,
+    "place": PLACES,
+}
+
+
 def _fill(rng: random.Random, template: str) -> str:
     topic, item = rng.choice(FAVOURITES).split(":")
-    return template.format(
-        city=rng.choice(CITIES),
-        month=rng.choice(MONTHS),
-        relative=rng.choice(RELATIVES),
-        name=rng.choice(NAMES),
-        company=rng.choice(COMPANIES),
-        job=rng.choice(JOBS),
-        pet=rng.choice(PETS),
-        petname=rng.choice(PET_NAMES),
-        hobby=rng.choice(HOBBIES),
-        day=rng.choice(DAYS),
-        food=rng.choice(FOODS),
-        place=rng.choice(PLACES),
-        topic=topic,
-        item=item,
-    )
+    words = {name: rng.choice(choices) for name, choices in _PLACEHOLDERS.items()}
+    return template.format(**words, topic=topic, item=item)
 
 
 def _distinct(rng: random.Random, templates: tuple[str, ...], n: int) -> list[str]:

@@ -6,9 +6,12 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from memoire_core.domain import DEFAULT_RECALL_LIMIT, DIRECT_FACT_CONFIDENCE
+
 
 class Limits(BaseSettings):
-    """Input limits; each is enforced with INVALID_ARGUMENT naming the field."""
+    """Input limits, each enforced with INVALID_ARGUMENT naming the field, and the sizes of
+    replies (a default applies where the request leaves its number at 0)."""
 
     model_config = SettingsConfigDict(env_prefix="MEMOIRE_LIMIT_", env_file=".env", extra="ignore")
 
@@ -31,6 +34,32 @@ class Limits(BaseSettings):
     open_turns: int = Field(100, description="Most turns open at once on one ObserveChat stream.")
     turn_recall_limit: int = Field(
         50, description="Most memories an ObserveChat turn may ask to be recalled."
+    )
+    page_cursor_chars: int = Field(
+        256,
+        description="Longest page_token accepted; the tokens the API issues are about 110 "
+        "characters, and a longer one could nest JSON deeper than the parser allows.",
+    )
+    rotation_overlap_seconds: int = Field(
+        30 * 86_400, description="Longest overlap RotateApiKey may give the old key (30 days)."
+    )
+    default_page_size: int = Field(50, description="Page size of ListMemories when it asks 0.")
+    default_history_page_size: int = Field(
+        100, description="Page size of GetMemoryHistory when it asks 0."
+    )
+    default_recall_limit: int = Field(
+        DEFAULT_RECALL_LIMIT, description="Hits a Recall returns when its limit is 0."
+    )
+    default_conscious_limit: int = Field(
+        20,
+        description="Facts a Conscious call returns when its limit is 0, and the essentials "
+        "an ObserveChat turn's context lists.",
+    )
+    default_turn_recall_limit: int = Field(
+        8, description="Memories an ObserveChat turn recalls when its recall_limit is 0."
+    )
+    prompt_plans: int = Field(
+        5, description="Most plans the Conscious prompt block lists, apart from the facts."
     )
 
 
@@ -128,6 +157,26 @@ class Settings(BaseSettings):
     extraction_max_retries: int = Field(
         4, description="Retries of an extraction after transient provider errors."
     )
+    extraction_time_limit_seconds: int = Field(
+        300,
+        ge=120,  # the soft limit, a minute earlier, must leave a run time to call the model
+        description="Hard time limit of one extraction run; its soft limit, which records the "
+        "failure, falls a minute earlier, and the sweeper queues again a run still unfinished "
+        "sweep_after_seconds past the hard limit.",
+    )
+    extraction_reason_chars: int = Field(
+        2_000, description="Longest failure reason an extraction keeps for GetExtraction."
+    )
+    direct_fact_confidence: float = Field(
+        DIRECT_FACT_CONFIDENCE,
+        description="Confidence of a fact AddMemories stores without one: the caller's own "
+        "word, so higher than an extracted fact's.",
+    )
+    extracted_fact_confidence: float = Field(
+        0.8,
+        description="Confidence of an extracted fact the model gave none: a reading of the "
+        "conversation, so a little below a fact the caller added directly.",
+    )
     sweep_every_seconds: float = Field(60.0, description="How often the sweeper runs.")
     embed_owed_every_seconds: float = Field(
         30.0,
@@ -136,6 +185,11 @@ class Settings(BaseSettings):
     )
     sweep_after_seconds: int = Field(
         30, description="Age at which a job still pending (or running too long) is queued again."
+    )
+    sweep_batch: int = Field(
+        1_000,
+        description="Unfinished jobs the sweeper looks at per run, the oldest first; the rest "
+        "wait for its next run.",
     )
     sweep_resend_after_seconds: int = Field(
         600,
@@ -149,6 +203,18 @@ class Settings(BaseSettings):
     )
     decay_floor: float = Field(
         0.5, description="Lowest confidence of current single-valued and essential facts."
+    )
+    decay_threshold: float = Field(
+        0.005,
+        description="Smallest change of confidence decay writes (and logs as an event); "
+        "smaller ones wait until they add up.",
+    )
+    essential_min_confidence: float = Field(
+        0.6,
+        description="Least confidence of a fact optimisation marks essential without a model.",
+    )
+    optimise_facts_per_user: int = Field(
+        200, description="Most facts of one user the optimisation model is shown."
     )
 
     recall_candidates: int = Field(50, description="Candidates each ranking contributes.")

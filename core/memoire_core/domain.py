@@ -7,12 +7,12 @@ from enum import StrEnum
 
 from memoire_core.slots import Cardinality
 
-# Belief in a fact nobody rated: one added directly is taken as the caller's word, one the
-# model extracted without a confidence as a little less certain.
+# Belief in a fact nobody rated, taken as the caller's word; the default of the setting
+# direct_fact_confidence, which AddMemories applies (extracted facts have their own, lower).
 DIRECT_FACT_CONFIDENCE = 0.9
-EXTRACTED_FACT_CONFIDENCE = 0.8
 # A stored message is what was said: nothing about it is uncertain.
 EPISODE_CONFIDENCE = 1.0
+# Hits of a query; the default of the setting a Recall asking 0 takes (default_recall_limit).
 DEFAULT_RECALL_LIMIT = 10
 
 

@@ -7,7 +7,9 @@ import secrets
 from dataclasses import dataclass
 
 PREFIX = "mem"
-_KEY_ID_BYTES = 9  # 12 base64url characters, unique per key and safe to log
+_KEY_ID_BYTES = 9  # unique per key and safe to log
+# Part of the key's format, not a tunable: base64 of the id's bytes, with no padding.
+KEY_ID_CHARS = _KEY_ID_BYTES * 4 // 3
 _SECRET_BYTES = 32
 
 
@@ -39,7 +41,7 @@ def issue(server_secret: bytes) -> IssuedKey:
 def key_id_of(secret: str) -> str | None:
     """The public id inside a presented key, or None when it is not shaped like one of ours."""
     parts = secret.split("_", 2)
-    if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != 12 or not parts[2]:
+    if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != KEY_ID_CHARS or not parts[2]:
         return None
     return parts[1]
 

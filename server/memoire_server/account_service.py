@@ -86,7 +86,12 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
         seconds = request.overlap_seconds or self.app.settings.key_rotation_overlap_seconds
         async with self.app.unit_of_work(context) as (db, principal):
             new, previous = await accounts.rotate_key(
-                db, principal, self.app.server_secret, request.key_id, seconds
+                db,
+                principal,
+                self.app.server_secret,
+                request.key_id,
+                seconds,
+                self.app.settings.limits,
             )
         return pb.RotateApiKeyResponse(
             api_key=convert.api_key(new.key), secret=new.secret, previous=convert.api_key(previous)

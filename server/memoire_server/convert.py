@@ -8,7 +8,6 @@ from typing import TypeVar
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from memoire_core.domain import (
-    DIRECT_FACT_CONFIDENCE,
     EventType,
     EventView,
     FactIn,
@@ -243,8 +242,11 @@ def messages_in(request: memory_service_pb2.IngestRequest, v: Violations) -> lis
     return out
 
 
-def facts_in(request: memory_service_pb2.AddMemoriesRequest, v: Violations) -> list[FactIn]:
-    """The facts of an AddMemories request; an unknown enum value is recorded in ``v``."""
+def facts_in(
+    request: memory_service_pb2.AddMemoriesRequest, v: Violations, default_confidence: float
+) -> list[FactIn]:
+    """The facts of an AddMemories request, unrated ones at ``default_confidence``; an unknown
+    enum value is recorded in ``v``."""
     out: list[FactIn] = []
     for i, f in enumerate(request.facts):
         temporal = TEMPORAL_FROM_PB.get(f.temporal_state, Temporal.CURRENT)
@@ -260,7 +262,7 @@ def facts_in(request: memory_service_pb2.AddMemoriesRequest, v: Violations) -> l
                 category=f.category,
                 slot=f.slot,
                 temporal=temporal,
-                confidence=f.confidence or DIRECT_FACT_CONFIDENCE,
+                confidence=f.confidence or default_confidence,
                 essential=f.essential,
                 valid_from=_time_in(f, "valid_from_time", f"facts[{i}].valid_from_time", v),
                 language=f.language,

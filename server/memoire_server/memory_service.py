@@ -61,7 +61,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         self, request: pb.AddMemoriesRequest, context: Ctx
     ) -> pb.AddMemoriesResponse:
         v = Violations()
-        items = convert.facts_in(request, v)
+        items = convert.facts_in(request, v, self.app.settings.direct_fact_confidence)
         facts.validate_facts(items, request.request_id, self.limits, v)
         async with self.app.unit_of_work(context) as (db, principal):
             user = await user_for_write(db, principal, request.user_id, self.limits)
@@ -131,7 +131,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
                 version = cached.version
                 if cached.answer is not None:
                     return pb.ConsciousResponse.FromString(cached.answer)
-            found, block = await memories.conscious(db, user, request.limit)
+            found, block = await memories.conscious(db, user, request.limit, self.limits)
         reply = pb.ConsciousResponse(
             memories=[convert.memory(m) for m in found], prompt_block=block
         )
@@ -184,7 +184,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         async with work as (db, principal):
             user = await user_for_read(db, principal, request.user_id, self.limits)
             page = await memories.list_memories(
-                db, user, flt, request.page_size, request.page_token
+                db, user, flt, request.page_size, request.page_token, self.limits
             )
         return pb.ListMemoriesResponse(
             memories=[convert.memory(m) for m in page.memories], next_page_token=page.next_token
@@ -216,7 +216,12 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
         v.raise_if_any()
         async with self.app.unit_of_work(context, read_only=True) as (db, principal):
             events, token = await memories.history(
-                db, owner_of(principal), request.memory_id, request.page_size, request.page_token
+                db,
+                owner_of(principal),
+                request.memory_id,
+                request.page_size,
+                request.page_token,
+                self.limits,
             )
         return pb.GetMemoryHistoryResponse(
             events=[convert.event(e) for e in events], next_page_token=token

@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
-DEFAULT_RECALL = 8
 # Watching an extraction: every POLL_SECONDS at first, then every SLOW_POLL_SECONDS, and an
 # update with the last state seen once WATCH_SECONDS have passed without a final one.
 POLL_SECONDS = 0.1
@@ -200,7 +199,9 @@ class _Stream:
             user_message=start.user_message,
             said_at=convert.time_of(start, "create_time", "start.create_time") or datetime.now(UTC),
         )
-        context = await self._context(turn, start.recall_limit or DEFAULT_RECALL)
+        context = await self._context(
+            turn, start.recall_limit or self.limits.default_turn_recall_limit
+        )
         self.open[turn.turn_id] = turn
         self.out.put_nowait(pb.ObserveChatResponse(context=context))
 
@@ -214,7 +215,7 @@ class _Stream:
                 user = await user_for_read(db, self.principal, turn.user_id, self.limits)
                 if user is None:
                     return pb.TurnContext(turn_id=turn.turn_id)
-                conscious, _ = await memories.conscious(db, user, 0)
+                conscious, _ = await memories.conscious(db, user, 0, self.limits)
                 hits = await recall.recall(
                     db,
                     user,

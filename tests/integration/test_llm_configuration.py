@@ -6,11 +6,13 @@ Each test runs a real worker process with the configuration under test, beside a
 Redis of its own and the session's Postgres; the model is a scripted OpenAI-protocol server.
 """
 
+import functools
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -24,6 +26,9 @@ from tests.integration.scripted_llm import scripted_llm
 SUCCEEDED = memory_pb2.EXTRACTION_STATE_SUCCEEDED
 FAILED = memory_pb2.EXTRACTION_STATE_FAILED
 PROVIDER_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY")
+LISBON = "I live in Lisbon."
+
+Memoire = Callable[..., AbstractContextManager[tuple[Api, Path]]]
 
 
 @contextmanager
@@ -64,15 +69,22 @@ def memoire_with(
         redis.stop()
 
 
+@pytest.fixture
+def memoire(scratch, loop_thread, embedder, database_url) -> Memoire:
+    """``memoire(**llm)``: memoire_with, beside this session's database and embedder."""
+    return functools.partial(memoire_with, scratch, loop_thread, embedder, database_url)
+
+
+def first_extraction(memoire: Memoire, **llm: str) -> tuple[Any, str]:
+    """The first extraction's finished job under these LLM settings, and the worker's log."""
+    with memoire(**llm) as (api, log):
+        job = finished(api, said(api, "u1", LISBON).extraction_id, timeout=120)
+        return job, log.read_text()
+
+
 @pytest.mark.timeout(150)
-def test_a_missing_provider_key_is_named_at_start_and_fails_jobs_at_once(
-    scratch, loop_thread, embedder, database_url
-):
-    with memoire_with(
-        scratch, loop_thread, embedder, database_url, model="anthropic/claude-3-5-haiku-latest"
-    ) as (api, log):
-        job = finished(api, said(api, "u1", "I live in Lisbon.").extraction_id, timeout=120)
-        started = log.read_text()
+def test_a_missing_provider_key_is_named_at_start_and_fails_jobs_at_once(memoire):
+    job, started = first_extraction(memoire, model="anthropic/claude-3-5-haiku-latest")
 
     assert job.state == FAILED
     assert "configuration error" in job.reason
@@ -84,14 +96,8 @@ def test_a_missing_provider_key_is_named_at_start_and_fails_jobs_at_once(
 
 
 @pytest.mark.timeout(150)
-def test_a_model_no_provider_knows_fails_jobs_at_once_naming_the_setting(
-    scratch, loop_thread, embedder, database_url
-):
-    with memoire_with(
-        scratch, loop_thread, embedder, database_url, model="no-such-provider/some-model"
-    ) as (api, log):
-        job = finished(api, said(api, "u1", "I live in Lisbon.").extraction_id, timeout=120)
-        started = log.read_text()
+def test_a_model_no_provider_knows_fails_jobs_at_once_naming_the_setting(memoire):
+    job, started = first_extraction(memoire, model="no-such-provider/some-model")
 
     assert job.state == FAILED
     assert "MEMOIRE_LLM_MODEL='no-such-provider/some-model'" in job.reason
@@ -100,21 +106,12 @@ def test_a_model_no_provider_knows_fails_jobs_at_once_naming_the_setting(
 
 
 @pytest.mark.timeout(150)
-def test_a_local_openai_compatible_server_needs_no_key(
-    scratch, loop_thread, embedder, database_url
-):
+def test_a_local_openai_compatible_server_needs_no_key(memoire):
     with scripted_llm() as llm:
-        text = "I live in Lisbon."
-        llm.say(text, {"content": "Lives in Lisbon", "slot": "location.home", "value": "Lisbon"})
-        with memoire_with(
-            scratch,
-            loop_thread,
-            embedder,
-            database_url,
-            model="openai/llama3.1",
-            api_base=llm.url,
-        ) as (api, log):
-            job = finished(api, said(api, "u1", text).extraction_id, timeout=120)
+        fact = {"content": "Lives in Lisbon", "slot": "location.home", "value": "Lisbon"}
+        llm.say(LISBON, fact)
+        with memoire(model="openai/llama3.1", api_base=llm.url) as (api, log):
+            job = finished(api, said(api, "u1", LISBON).extraction_id, timeout=120)
             stored = [f.content for f in facts(api, "u1")]
             started = log.read_text()
 

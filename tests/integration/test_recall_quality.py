@@ -47,8 +47,9 @@ def turn_context(api: Api, user: str, message: str) -> pb.TurnContext:
         call.cancel()
 
 
-def test_where_do_i_live_is_answered_by_the_statement_not_by_chatter(api):
-    # The README's SDK walkthrough leaves these four messages.
+def readme_walkthrough(api: Api) -> list[Any]:
+    """The four messages the README's SDK walkthrough leaves, once they have their vectors;
+    returns the hits of its question."""
     t0 = datetime.now(UTC) - timedelta(minutes=5)
     say(
         api,
@@ -58,8 +59,11 @@ def test_where_do_i_live_is_answered_by_the_statement_not_by_chatter(api):
         (USER, "Where do I live?", t0 + timedelta(seconds=2)),
         (ASSISTANT, ACK, t0 + timedelta(seconds=3)),
     )
+    return embedded_hits(api, "user-123", "Where do I live?", 3)
 
-    hits = embedded_hits(api, "user-123", "Where do I live?", 3)
+
+def test_where_do_i_live_is_answered_by_the_statement_not_by_chatter(api):
+    hits = readme_walkthrough(api)
 
     assert hits[0].memory.content == "I live in Austin, Texas now."
     contents = [h.memory.content for h in hits]
@@ -70,16 +74,7 @@ def test_where_do_i_live_is_answered_by_the_statement_not_by_chatter(api):
 
 
 def test_the_prompt_block_lists_episodes_apart_from_facts_and_each_text_once(api):
-    t0 = datetime.now(UTC) - timedelta(minutes=5)
-    say(
-        api,
-        "user-123",
-        (USER, "I live in Austin, Texas now.", t0),
-        (ASSISTANT, ACK, t0 + timedelta(seconds=1)),
-        (USER, "Where do I live?", t0 + timedelta(seconds=2)),
-        (ASSISTANT, ACK, t0 + timedelta(seconds=3)),
-    )
-    embedded_hits(api, "user-123", "Where do I live?", 3)
+    readme_walkthrough(api)
 
     block = turn_context(api, "user-123", "Where do I live?").prompt_block
 

@@ -29,6 +29,7 @@ def make_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 600},
+        task_annotations={Task.EXTRACT.value: _extraction_time_limits(settings)},
         beat_schedule=_schedule(settings),
         timezone="UTC",
     )
@@ -36,6 +37,15 @@ def make_celery(settings: Settings) -> Celery:
     # A receiver of setup_logging keeps Celery's own format off: the worker logs like the server.
     setup_logging.connect(_logging_for(settings), weak=False, dispatch_uid="memoire.logs")
     return app
+
+
+def _extraction_time_limits(settings: Settings) -> dict[str, int]:
+    """The extraction task's limits; the sweeper reads the same setting to know a run is dead.
+
+    The soft limit comes a minute early, so that the run itself records why it failed.
+    """
+    hard = settings.extraction_time_limit_seconds
+    return {"time_limit": hard, "soft_time_limit": hard - 60}
 
 
 def _logging_for(settings: Settings) -> Any:

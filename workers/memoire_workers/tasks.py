@@ -90,6 +90,12 @@ class Runtime:
             self._chat = LiteLLMChat(self.settings)
         return self._chat
 
+    def fail(self, job: uuid.UUID, reason: str) -> JobState:
+        """End a job as FAILED with as much of the reason as GetExtraction keeps."""
+        kept = reason[: self.settings.extraction_reason_chars]
+        self.run(extraction.fail(self.sessions, job, kept))
+        return JobState.FAILED
+
 
 _runtime: Runtime | None = None
 
@@ -112,10 +118,8 @@ def backoff(retries: int) -> float:
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    time_limit=300,
-    soft_time_limit=240,
     max_retries=None,
-)
+)  # its time limits come from the settings (celery_app.make_celery)
 def extract(self: Any, job_id: str) -> JobState:
     """Distil the facts of one ingest window; transient provider errors retry with backoff.
 
@@ -125,12 +129,10 @@ def extract(self: Any, job_id: str) -> JobState:
     rt = runtime(self.app)
     job = uuid.UUID(job_id)
     if not rt.settings.llm_model:
-        rt.run(extraction.fail(rt.sessions, job, "the worker has no LLM configured"))
-        return JobState.FAILED
+        return rt.fail(job, "the worker has no LLM configured")
     if rt.llm_problem is not None:
         # A configuration error fails the same way every time: no retry can help.
-        rt.run(extraction.fail(rt.sessions, job, f"configuration error: {rt.llm_problem}"))
-        return JobState.FAILED
+        return rt.fail(job, f"configuration error: {rt.llm_problem}")
     try:
         outcome = rt.run(
             extraction.run_extraction(rt.sessions, job, rt.chat, SlotRegistry(), rt.settings)
@@ -139,8 +141,7 @@ def extract(self: Any, job_id: str) -> JobState:
         if error.transient and self.request.retries < rt.settings.extraction_max_retries:
             log.warning("extraction %s: %s; retrying", job_id, error)
             raise self.retry(countdown=backoff(self.request.retries), exc=error) from error
-        rt.run(extraction.fail(rt.sessions, job, str(error)))
-        return JobState.FAILED
+        return rt.fail(job, str(error))
     except Exception as error:
         if storage_unavailable(error):
             # Postgres is down or restarting: leave the job to a retry rather than failing it.
@@ -148,8 +149,7 @@ def extract(self: Any, job_id: str) -> JobState:
             raise self.retry(countdown=backoff(self.request.retries), exc=error) from error
         # Anything else (a rejected statement, a bug) would fail again: end the job now.
         log.exception("extraction %s failed unexpectedly", job_id)
-        rt.run(extraction.fail(rt.sessions, job, f"internal error: {type(error).__name__}"))
-        return JobState.FAILED
+        return rt.fail(job, f"internal error: {type(error).__name__}")
     return outcome.state
 
 

@@ -63,6 +63,13 @@ def _owner(*, primary_key: bool = False) -> Column[object]:
     )
 
 
+def _app_owner() -> Column[object]:
+    """The app a row belongs to; deleting the app deletes the row."""
+    return Column(
+        "app_id", UUID(as_uuid=True), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False
+    )
+
+
 def _metadata() -> Column[object]:
     return Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb"))
 
@@ -79,7 +86,7 @@ users = Table(
     "users",
     metadata,
     _id(),
-    Column("app_id", UUID(as_uuid=True), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    _app_owner(),
     Column("external_id", String(128), nullable=False),
     _metadata(),
     _tz("created_at", nullable=False, default_now=True),
@@ -92,7 +99,7 @@ api_keys = Table(
     _id(),
     # The public part of the key, used to find the row in one indexed lookup.
     Column("key_id", String(32), nullable=False, unique=True),
-    Column("app_id", UUID(as_uuid=True), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    _app_owner(),
     Column("user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE")),
     Column("scope", String(8), nullable=False),
     Column("name", String(128), nullable=False, server_default=""),

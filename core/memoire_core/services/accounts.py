@@ -16,9 +16,6 @@ from memoire_core.services.access import require_app_scope, user_for_write
 from memoire_core.unit_of_work import KeysChanged, record
 from memoire_core.validation import check_id, check_metadata, check_text
 
-MAX_OVERLAP = timedelta(days=30)
-KEY_ID_CHARS = 12
-
 
 @dataclass(frozen=True)
 class NewKey:
@@ -151,7 +148,7 @@ async def create_key(
 
 async def _own_key(db: AsyncSession, principal: Principal, key_id: str) -> repo.Key:
     """A key the caller may manage: any key of its app, or a user key itself."""
-    if not (len(key_id) == KEY_ID_CHARS and key_id.isascii() and key_id.isalnum()):
+    if not (len(key_id) == keys.KEY_ID_CHARS and key_id.isascii() and key_id.isalnum()):
         # Not shaped like an id keys.issue draws: it names no key, and is not echoed back.
         raise NotFound("no key has that id", reason="API_KEY_NOT_FOUND")
     found = await repo.find_key(db, key_id)
@@ -168,11 +165,13 @@ async def rotate_key(
     server_secret: bytes,
     key_id: str,
     overlap_seconds: int,
+    limits: Limits,
 ) -> tuple[NewKey, KeyView]:
     """Issue a replacement with the same scope; the old key keeps working for the overlap."""
     v = Violations()
-    if not 0 <= overlap_seconds <= MAX_OVERLAP.total_seconds():
-        v.add("overlap_seconds", f"must be between 0 and {int(MAX_OVERLAP.total_seconds())}")
+    longest = limits.rotation_overlap_seconds
+    if not 0 <= overlap_seconds <= longest:
+        v.add("overlap_seconds", f"must be between 0 and {longest}")
     v.raise_if_any()
     overlap = timedelta(seconds=overlap_seconds)
     old = await _own_key(db, principal, key_id)

@@ -16,16 +16,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from memoire_core.config import Limits, Settings
+from memoire_core.config import Settings
 from memoire_core.db.repos import jobs
-from memoire_core.domain import (
-    EXTRACTED_FACT_CONFIDENCE,
-    FactIn,
-    FactResult,
-    JobState,
-    Temporal,
-    UserRef,
-)
+from memoire_core.domain import FactIn, FactResult, JobState, Temporal, UserRef
 from memoire_core.ports import Completion, LlmClient, LLMError
 from memoire_core.services.facts import apply_fact
 from memoire_core.slots import BUILTIN, PREFIXES, SlotRegistry
@@ -100,7 +93,7 @@ class Window:
         return json.dumps({"now": now.isoformat(), "messages": items}, ensure_ascii=False)
 
 
-def parse_facts(data: Any, window: Window, limits: Limits) -> list[FactIn]:
+def parse_facts(data: Any, window: Window, settings: Settings) -> list[FactIn]:
     """The well-formed facts of a model answer; each malformed one is logged and dropped."""
     raw = data.get("facts") if isinstance(data, dict) else None
     if not isinstance(raw, list):
@@ -108,7 +101,7 @@ def parse_facts(data: Any, window: Window, limits: Limits) -> list[FactIn]:
     facts: list[FactIn] = []
     for index, item in enumerate(raw):
         try:
-            facts.append(_parse_fact(item, window, limits))
+            facts.append(_parse_fact(item, window, settings))
         except MalformedFact as problem:
             log.warning("dropped extracted fact %d: %s (%r)", index, problem, item)
     return facts
@@ -125,7 +118,12 @@ def _text(item: dict[str, Any], key: str, limit: int, default: str = "") -> str:
     return value.strip()
 
 
-def _parse_fact(item: Any, window: Window, limits: Limits) -> FactIn:
+# The words temporal_state and polarity accept are shorter; this only bounds what is lowercased.
+_WORD_BYTES = 16
+
+
+def _parse_fact(item: Any, window: Window, settings: Settings) -> FactIn:
+    limits = settings.limits
     if not isinstance(item, dict):
         raise MalformedFact("not an object")
     content = _text(item, "content", limits.fact_bytes)
@@ -134,13 +132,13 @@ def _parse_fact(item: Any, window: Window, limits: Limits) -> FactIn:
     slot = _text(item, "slot", limits.slot_chars).lower().replace(" ", "_").replace("-", "_")
     if slot and not SLOT_PATTERN.match(slot):
         raise MalformedFact(f"slot {slot!r} is not a dotted key")
-    state = _text(item, "temporal_state", 16, "current").lower() or "current"
+    state = _text(item, "temporal_state", _WORD_BYTES, "current").lower() or "current"
     if state not in {t.value for t in Temporal}:
         raise MalformedFact(f"temporal_state {state!r} is unknown")
-    polarity = _text(item, "polarity", 16, "positive").lower() or "positive"
+    polarity = _text(item, "polarity", _WORD_BYTES, "positive").lower() or "positive"
     if polarity not in {"positive", "negative"}:
         raise MalformedFact(f"polarity {polarity!r} is unknown")
-    confidence = item.get("confidence", EXTRACTED_FACT_CONFIDENCE)
+    confidence = item.get("confidence", settings.extracted_fact_confidence)
     if isinstance(confidence, bool) or not isinstance(confidence, int | float):
         raise MalformedFact("confidence is not a number")
     if not 0.0 <= float(confidence) <= 1.0:
@@ -161,9 +159,9 @@ def _parse_fact(item: Any, window: Window, limits: Limits) -> FactIn:
         confidence=float(confidence),
         essential=item.get("essential") is True,
         valid_from=max(m.said_at for m in said),
-        language=_text(item, "language", 16),
+        language=_text(item, "language", limits.language_bytes),
         source_message_ids=tuple(m.id for m in said),
-        value=_text(item, "value", 1024),
+        value=_text(item, "value", limits.value_bytes),
         retract=item.get("retract") is True,
         negated=polarity == "negative",
     )
@@ -215,7 +213,7 @@ async def run_extraction(
 
     system = SYSTEM_PROMPT.replace("SLOTS", _slot_list())
     answer: Completion = await model.complete_json(system, window.prompt(datetime.now(UTC)))
-    facts = parse_facts(answer.data, window, settings.limits)
+    facts = parse_facts(answer.data, window, settings)
     return await _apply(sessions, job_id, job.user_id, job.session_id, facts, answer, registry)
 
 
@@ -267,15 +265,11 @@ async def _apply(
 
 
 async def fail(sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID, reason: str) -> None:
-    """Give up on a job, keeping the reason for GetExtraction."""
+    """Give up on a job, keeping the reason (cut by the caller) for GetExtraction."""
     async with sessions() as db, db.begin():
         job = await jobs.lock_job(db, job_id)
         if job is not None and job.state not in FINAL_JOB_STATES:
-            await jobs.finish(db, job_id, JobState.FAILED, reason=reason[:2000])
-
-
-# Longer than the extraction task's hard time limit: a run this old is certainly dead.
-RUNNING_TOO_LONG = timedelta(seconds=330)
+            await jobs.finish(db, job_id, JobState.FAILED, reason=reason)
 
 
 def _runner_is_dead(runner: str) -> bool:
@@ -301,13 +295,16 @@ async def requeue_candidates(
     running ones whose worker process died here, or that ran past any time limit, are lost.
     """
     now = datetime.now(UTC)
+    grace = timedelta(seconds=settings.sweep_after_seconds)
+    # Past the extraction task's hard time limit by the grace, a run is certainly dead.
+    too_long = timedelta(seconds=settings.extraction_time_limit_seconds) + grace
     async with sessions() as db:
-        rows = await jobs.unfinished(db, now - timedelta(seconds=settings.sweep_after_seconds))
+        rows = await jobs.unfinished(db, now - grace, settings.sweep_batch)
     lost = []
     for row in rows:
         never_started = row.state is JobState.PENDING
         died = _runner_is_dead(row.runner)
-        overran = row.started_at is not None and now - row.started_at > RUNNING_TOO_LONG
+        overran = row.started_at is not None and now - row.started_at > too_long
         if never_started or died or overran:
             lost.append(row.id)
     return lost

@@ -16,8 +16,6 @@ log = logging.getLogger(__name__)
 
 HEURISTIC_WHY = "an identity slot or a long-term preference, held with confidence"
 LLM_WHY = "chosen as essential by the optimisation model"
-MIN_CONFIDENCE = 0.6
-FACTS_PER_USER = 200
 
 OPTIMISE_PROMPT = """You choose which facts about a user an assistant should know in every
 conversation: identity, home, work, close relationships, long-term preferences, health needs.
@@ -41,6 +39,7 @@ async def decay(
             single_prefixes=prefixes,
             floor=settings.decay_floor,
             half_life_days=settings.decay_half_life_days,
+            threshold=settings.decay_threshold,
         )
         record(db, FactsChanged(tuple(changed)))
     log.info("decay changed the confidence of %d facts", len(changed))
@@ -58,7 +57,8 @@ async def optimise(
         users = await repo.users_with_facts_since(db, settings.optimise_every_hours * 2)
     changed: list[uuid.UUID] = []
     for user_id in users:
-        chosen = await _chosen_by_model(sessions, user_id, chat) if chat else None
+        shown = settings.optimise_facts_per_user
+        chosen = await _chosen_by_model(sessions, user_id, chat, shown) if chat else None
         async with sessions() as db, db.begin():
             promoted = await repo.promote(
                 db,
@@ -66,7 +66,7 @@ async def optimise(
                 chosen=chosen or [],
                 heuristic=chosen is None,
                 core=list(CORE_IDENTITY),
-                min_confidence=MIN_CONFIDENCE,
+                min_confidence=settings.essential_min_confidence,
                 why=HEURISTIC_WHY if chosen is None else LLM_WHY,
             )
             record(db, FactsChanged(tuple(promoted)))
@@ -76,11 +76,11 @@ async def optimise(
 
 
 async def _chosen_by_model(
-    sessions: async_sessionmaker[AsyncSession], user_id: uuid.UUID, chat: LlmClient
+    sessions: async_sessionmaker[AsyncSession], user_id: uuid.UUID, chat: LlmClient, shown: int
 ) -> list[uuid.UUID] | None:
-    """The model's pick of essential facts; None (use the heuristic) when it fails."""
+    """The model's pick among ``shown`` candidate facts; None (use the heuristic) when it fails."""
     async with sessions() as db:
-        facts = await repo.essential_candidates(db, user_id, FACTS_PER_USER)
+        facts = await repo.essential_candidates(db, user_id, shown)
     if not facts:
         return []
     listing = [{"id": str(f.id), "fact": f.content, "slot": f.slot} for f in facts]

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memoire_core import paging, prompt
+from memoire_core.config import Limits
 from memoire_core.db.repos import accounts, events, jobs
 from memoire_core.db.repos import facts as facts_repo
 from memoire_core.db.repos import memories as repo
@@ -18,14 +19,6 @@ from memoire_core.ids import parse_id
 from memoire_core.services import corrections
 from memoire_core.slots import CORE_IDENTITY, SlotRegistry
 from memoire_core.unit_of_work import FactsChanged, UserForgotten, record
-
-DEFAULT_PAGE = 50
-DEFAULT_HISTORY_PAGE = 100
-DEFAULT_CONSCIOUS = 20
-PLANS_IN_PROMPT = 5
-# Tokens this API issues are about 110 characters; a longer one was not issued here, and
-# decoding it could nest JSON deeper than the parser's recursion allows.
-MAX_TOKEN_CHARS = 256
 
 
 def _memory_id(text: str) -> uuid.UUID:
@@ -57,12 +50,13 @@ async def list_memories(
     flt: repo.ListFilter,
     page_size: int,
     page_token: str,
+    limits: Limits,
 ) -> Page:
     """A page of the user's memories, newest first."""
-    after = _resume_after(page_token)
+    after = _resume_after(page_token, limits)
     if user is None:
         return Page([], "")
-    size = page_size or DEFAULT_PAGE
+    size = page_size or limits.default_page_size
     rows = await repo.list_memories(db, user.id, flt, after, size + 1)
     more = len(rows) > size
     rows = rows[:size]
@@ -70,10 +64,10 @@ async def list_memories(
     return Page(rows, token)
 
 
-def _resume_after(page_token: str) -> tuple[datetime, uuid.UUID] | None:
+def _resume_after(page_token: str, limits: Limits) -> tuple[datetime, uuid.UUID] | None:
     """The position a page token resumes after; INVALID_ARGUMENT for one not issued here."""
     refused = InvalidArgument([FieldViolation("page_token", "is not a token this API issued")])
-    if len(page_token) > MAX_TOKEN_CHARS:
+    if len(page_token) > limits.page_cursor_chars:
         raise refused
     after = paging.decode(page_token)
     if after is not None:
@@ -116,15 +110,20 @@ async def delete_memory(
 
 
 async def history(
-    db: AsyncSession, owner: Owner, memory_id: str, page_size: int, page_token: str
+    db: AsyncSession,
+    owner: Owner,
+    memory_id: str,
+    page_size: int,
+    page_token: str,
+    limits: Limits,
 ) -> tuple[list[EventView], str]:
     """The events that explain a memory, oldest first; a deleted memory keeps its history."""
     mid = _memory_id(memory_id)
-    after = _resume_after(page_token)
+    after = _resume_after(page_token, limits)
     user_id = await events.event_owner(db, owner, mid)
     if user_id is None:
         raise NotFound(f"memory {memory_id!r} not found", reason="MEMORY_NOT_FOUND")
-    size = page_size or DEFAULT_HISTORY_PAGE
+    size = page_size or limits.default_history_page_size
     found = await events.history(db, user_id, mid, after, size + 1)
     more = len(found) > size
     found = found[:size]
@@ -133,15 +132,15 @@ async def history(
 
 
 async def conscious(
-    db: AsyncSession, user: UserRef | None, limit: int
+    db: AsyncSession, user: UserRef | None, limit: int, limits: Limits
 ) -> tuple[list[MemoryView], str]:
     """The user's essentials and the prompt block rendered from them."""
     if user is None:
         return [], ""
-    limit = limit or DEFAULT_CONSCIOUS
+    limit = limit or limits.default_conscious_limit
     found = await repo.conscious(db, user.id, CORE_IDENTITY, limit)
     # Plans are never current facts: the prompt lists them apart, and the memories leave them out.
-    plans = await facts_repo.live_plans(db, user.id, list(CORE_IDENTITY), PLANS_IN_PROMPT)
+    plans = await facts_repo.live_plans(db, user.id, list(CORE_IDENTITY), limits.prompt_plans)
     return found, prompt.render(found, plans=plans)
 
 

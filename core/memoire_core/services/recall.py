@@ -20,7 +20,6 @@ from memoire_core.db.repos import accounts
 from memoire_core.db.repos import memories as memories_repo
 from memoire_core.db.repos import recall as repo
 from memoire_core.domain import (
-    DEFAULT_RECALL_LIMIT,
     Hit,
     Kind,
     MemoryView,
@@ -143,7 +142,7 @@ def validate_recall(query: RecallQuery, limits: Limits) -> RecallQuery:
         check_text(v, "categories", category, limits.category_bytes)
     v.raise_if_any()
     if query.limit == 0:
-        return replace(query, limit=DEFAULT_RECALL_LIMIT)
+        return replace(query, limit=limits.default_recall_limit)
     return query
 
 

@@ -250,12 +250,8 @@ class UnfinishedJob:
     runner: str
 
 
-# Jobs the sweeper looks at per run; the oldest first, the rest on its next run.
-SWEEP_BATCH = 1000
-
-
-async def unfinished(db: AsyncSession, created_before: datetime) -> list[UnfinishedJob]:
-    """Pending or running jobs created before a time, oldest first."""
+async def unfinished(db: AsyncSession, created_before: datetime, limit: int) -> list[UnfinishedJob]:
+    """The oldest ``limit`` pending or running jobs created before a time, oldest first."""
     rows = await db.execute(
         select(
             extraction_jobs.c.id,
@@ -268,7 +264,7 @@ async def unfinished(db: AsyncSession, created_before: datetime) -> list[Unfinis
             extraction_jobs.c.created_at < created_before,
         )
         .order_by(extraction_jobs.c.created_at)
-        .limit(SWEEP_BATCH)
+        .limit(limit)
     )
     return [UnfinishedJob(r.id, JobState(r.state), r.started_at, r.runner) for r in rows]
 

@@ -10,9 +10,6 @@ from memoire_core.db.repos.clauses import as_sql, current_clause, live_clause
 from memoire_core.db.tables import memories
 from memoire_core.domain import Kind
 
-# Below this change a decayed confidence is not written (nor logged).
-DECAY_THRESHOLD = 0.005
-
 # Current values of single-valued slots and essential facts keep a floor; everything else may
 # fade towards zero. The new confidence depends only on the base and the refresh time, so a
 # second run computes the same numbers and, below the threshold, writes nothing.
@@ -83,9 +80,12 @@ async def decay(
     single_prefixes: list[str],
     floor: float,
     half_life_days: float,
-    threshold: float = DECAY_THRESHOLD,
+    threshold: float,
 ) -> list[uuid.UUID]:
-    """Recompute every fact's confidence from its base; returns the user of each change."""
+    """Recompute every fact's confidence from its base; returns the user of each change.
+
+    A change smaller than ``threshold`` is not written (nor logged).
+    """
     result = await db.execute(
         DECAY,
         {
