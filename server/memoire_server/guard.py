@@ -19,6 +19,9 @@ else:  # generic only in the stubs
     Interceptor = grpc.aio.ServerInterceptor
     Handler = grpc.RpcMethodHandler
 
+# What an interceptor's intercept_service is given to reach the handler of a call.
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler]]
+
 
 def guarded(
     handler: Handler, check: Check, deserializer: Callable[[bytes], Any] | None = None

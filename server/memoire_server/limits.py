@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
@@ -13,7 +12,7 @@ import grpc
 from memoire_core.errors import MemoireError
 from memoire_proto.v1 import account_service_pb2, memory_service_pb2
 from memoire_server.errors import abort, status_for
-from memoire_server.guard import Interceptor, guarded
+from memoire_server.guard import Continuation, Handler, Interceptor, guarded
 from memoire_server.ratelimit import MethodClass, RateLimiter
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -152,11 +151,9 @@ class AdmissionInterceptor(Interceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
+    ) -> Handler:
         handler = await continuation(handler_call_details)
         method_class = METHOD_CLASSES.get(handler_call_details.method)
         if handler is None or method_class is None:

@@ -7,7 +7,7 @@ meets exactly that, so the parse is done here, and a failure becomes a proper st
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError
 
 from memoire_core.errors import FieldViolation, InvalidArgument
 from memoire_server.errors import abort, status_for
-from memoire_server.guard import Interceptor, guarded
+from memoire_server.guard import Continuation, Handler, Interceptor, guarded
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -47,11 +47,9 @@ class MalformedRequestInterceptor(Interceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
+    ) -> Handler:
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_streaming or handler.request_deserializer is None:
             return handler

@@ -28,13 +28,10 @@ from memoire_adapters.metrics import MetricsEndpoint, serve_metrics
 from memoire_adapters.tracing import Tracing
 from memoire_core.config import Settings
 from memoire_proto.v1 import account_service_pb2, memory_service_pb2
+from memoire_server.guard import Continuation, Handler, Interceptor
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
-
-    Interceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:
-    Interceptor = grpc.aio.ServerInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -264,11 +261,9 @@ class TelemetryInterceptor(Interceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
+    ) -> Handler:
         metadata = handler_call_details.invocation_metadata
         rid = accept_request_id(_metadata_value(metadata, REQUEST_ID_HEADER))
         # grpc.aio runs each call in a fresh context shared with its handler: no reset needed.
