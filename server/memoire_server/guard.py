@@ -54,3 +54,19 @@ def guarded(
             yield item
 
     return cast(Handler, make(stream, deserialize, h.response_serializer))
+
+
+class Guard(Interceptor):
+    """An interceptor that may refuse calls: it wraps the handlers it has a check for."""
+
+    def guard(self, handler: Handler, method: str) -> Handler:
+        """The handler to run for ``method``: ``handler`` itself, or ``guarded`` around it."""
+        raise NotImplementedError
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        if handler is None:  # an unknown method: gRPC answers UNIMPLEMENTED itself
+            return handler
+        return self.guard(handler, handler_call_details.method)

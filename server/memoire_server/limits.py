@@ -12,7 +12,7 @@ import grpc
 from memoire_core.errors import MemoireError
 from memoire_proto.v1 import account_service_pb2, memory_service_pb2
 from memoire_server.errors import abort, status_for
-from memoire_server.guard import Continuation, Handler, Interceptor, guarded
+from memoire_server.guard import Guard, Handler, guarded
 from memoire_server.ratelimit import MethodClass, RateLimiter
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -132,7 +132,7 @@ def client_address(context: Ctx, trusted_proxies: str) -> str:
     return address
 
 
-class AdmissionInterceptor(Interceptor):
+class AdmissionInterceptor(Guard):
     """Refuses a call over its key's rate, or from an address that keeps failing to sign in."""
 
     def __init__(self, limiter: RateLimiter, trusted_proxies: str) -> None:
@@ -149,14 +149,9 @@ class AdmissionInterceptor(Interceptor):
         except MemoireError as error:
             await abort(context, status_for(error))
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(handler_call_details)
-        method_class = METHOD_CLASSES.get(handler_call_details.method)
-        if handler is None or method_class is None:
+    def guard(self, handler: Handler, method: str) -> Handler:
+        method_class = METHOD_CLASSES.get(method)
+        if method_class is None:  # health and reflection are free
             return handler
 
         async def admit(_: Any, context: Ctx) -> None:

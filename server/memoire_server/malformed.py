@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError
 
 from memoire_core.errors import FieldViolation, InvalidArgument
 from memoire_server.errors import abort, status_for
-from memoire_server.guard import Continuation, Handler, Interceptor, guarded
+from memoire_server.guard import Guard, Handler, guarded
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -42,15 +42,10 @@ async def _refuse_malformed(request: Any, context: Ctx) -> None:
         await abort(context, status_for(InvalidArgument([violation])))
 
 
-class MalformedRequestInterceptor(Interceptor):
+class MalformedRequestInterceptor(Guard):
     """Parses single requests itself and refuses the ones that do not parse."""
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.request_deserializer is None:
+    def guard(self, handler: Handler, method: str) -> Handler:
+        if handler.request_streaming or handler.request_deserializer is None:
             return handler
         return guarded(handler, _refuse_malformed, _tolerant(handler.request_deserializer))
