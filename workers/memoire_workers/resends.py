@@ -7,6 +7,9 @@ faster than workers drain it. So each resend leaves a marker in Redis for
 ``sweep_resend_after_seconds``: while it is there the job is taken to be queued already. A
 Redis that lost its data lost the markers with the messages, so the next sweep queues every
 job once again, which is what that outage needs.
+
+A marker names the lost attempt as well as the job: a job queued again and then lost a second
+time (its new worker died too) is a new loss, queued again at once.
 """
 
 import uuid
@@ -15,24 +18,26 @@ from typing import Any
 
 import redis
 
+from memoire_core.services.extraction import LostJob
+
 PREFIX = "memoire:resent:"
 
 
-def claim_resends(client: Any, job_ids: Sequence[uuid.UUID], hold_seconds: int) -> list[uuid.UUID]:
-    """The jobs of ``job_ids`` not queued again within the last ``hold_seconds``, now marked."""
-    if not job_ids:
+def claim_resends(client: Any, lost: Sequence[LostJob], hold_seconds: int) -> list[uuid.UUID]:
+    """The jobs whose lost attempt was not queued again within ``hold_seconds``, now marked."""
+    if not lost:
         return []
     pipe = client.pipeline(transaction=False)
-    for job_id in job_ids:
-        pipe.set(f"{PREFIX}{job_id}", 1, nx=True, ex=max(1, hold_seconds))
+    for job in lost:
+        pipe.set(f"{PREFIX}{job.job_id}:{job.attempt}", 1, nx=True, ex=max(1, hold_seconds))
     claimed = pipe.execute()
-    return [job_id for job_id, fresh in zip(job_ids, claimed, strict=True) if fresh]
+    return [job.job_id for job, fresh in zip(lost, claimed, strict=True) if fresh]
 
 
-def resend_once(redis_url: str, job_ids: Sequence[uuid.UUID], hold_seconds: int) -> list[uuid.UUID]:
+def resend_once(redis_url: str, lost: Sequence[LostJob], hold_seconds: int) -> list[uuid.UUID]:
     """:func:`claim_resends` on the Redis at ``redis_url``."""
     client = redis.Redis.from_url(redis_url)
     try:
-        return claim_resends(client, job_ids, hold_seconds)
+        return claim_resends(client, lost, hold_seconds)
     finally:
         client.close()

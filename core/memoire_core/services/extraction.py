@@ -12,7 +12,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -286,9 +286,17 @@ def _runner_is_dead(runner: str) -> bool:
     return False
 
 
+class LostJob(NamedTuple):
+    """A job to queue again, and which attempt at it was lost: the runner that died (or ran
+    past every limit), or "" for a job no worker ever started."""
+
+    job_id: uuid.UUID
+    attempt: str
+
+
 async def requeue_candidates(
     sessions: async_sessionmaker[AsyncSession], settings: Settings
-) -> list[uuid.UUID]:
+) -> list[LostJob]:
     """Jobs that a lost queue message or a dead worker left unfinished.
 
     Pending jobs older than ``sweep_after_seconds`` never reached a worker (Redis was down);
@@ -305,6 +313,8 @@ async def requeue_candidates(
         never_started = row.state is JobState.PENDING
         died = _runner_is_dead(row.runner)
         overran = row.started_at is not None and now - row.started_at > too_long
-        if never_started or died or overran:
-            lost.append(row.id)
+        if never_started:
+            lost.append(LostJob(row.id, ""))
+        elif died or overran:
+            lost.append(LostJob(row.id, row.runner))
     return lost
