@@ -69,7 +69,13 @@ def serve() -> None:
     "deployment runs `memoire scheduler` on its own instead).",
 )
 @click.option("--concurrency", type=int, default=1, show_default=True)
-def worker(beat: bool, concurrency: int) -> None:
+@click.option(
+    "--name",
+    default="celery",
+    show_default=True,
+    help="Node name (NAME@host): each worker on one host needs its own.",
+)
+def worker(beat: bool, concurrency: int, name: str) -> None:
     """Run a Celery worker on MEMOIRE_REDIS_URL for extraction and maintenance."""
     from memoire_core.task_contract import Queue  # noqa: PLC0415
     from memoire_workers.celery_app import make_celery  # noqa: PLC0415
@@ -81,6 +87,7 @@ def worker(beat: bool, concurrency: int) -> None:
             "--pool=solo" if concurrency == 1 else f"--concurrency={concurrency}",
             f"--queues={','.join(Queue)}",
             f"--loglevel={settings.log_level}",
+            f"--hostname={name}@%h",
             "--without-gossip",
             "--without-mingle",
         ]

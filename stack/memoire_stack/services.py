@@ -213,7 +213,7 @@ class CliProcess(ChildProcess):
 def worker(env: Mapping[str, str], *, name: str = "worker", beat: bool = True) -> CliProcess:
     """A Celery worker of the local stack; with ``beat``, the periodic scheduler runs in a
     child of it (one per stack: each beat would queue every periodic task again)."""
-    return CliProcess(["worker", *(["--beat"] if beat else [])], env, name=name)
+    return CliProcess(["worker", *(["--beat"] if beat else []), "--name", name], env, name=name)
 
 
 def worker_name(number: int) -> str:
