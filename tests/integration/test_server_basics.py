@@ -2,12 +2,9 @@
 server."""
 
 import queue
-import shutil
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import grpc
 import pytest
@@ -17,10 +14,9 @@ from grpc_reflection.v1alpha import reflection_pb2
 from memoire_proto.v1 import memory_pb2
 from memoire_proto.v1 import memory_service_pb2 as pb
 from tests.integration.conftest import Api
-from tests.integration.helpers import listed
+from tests.integration.helpers import GRPCURL, listed
 
 SERVICES = ("", "memoire.v1.MemoryService", "memoire.v1.AccountService")
-GRPCURL = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or shutil.which("grpcurl")
 
 
 def test_health_reports_each_service_and_dependency_as_serving(channel):
