@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from memoire_core.ports import Cache, JobQueue, Metrics
 
@@ -98,14 +98,32 @@ class _TrackedSession(Session):
     """The synchronous session behind ``EffectSession``, whose commits keep their events."""
 
 
+# A savepoint's commit is no commit: what was recorded waits for the outermost transaction. A
+# savepoint's rollback drops only what was recorded inside it, so each savepoint notes how many
+# events were pending when it began.
+_SAVEPOINT_MARKS = "memoire.events.savepoints"
+
+
+@event.listens_for(_TrackedSession, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        marks = session.info.setdefault(_SAVEPOINT_MARKS, {})
+        marks[id(transaction)] = len(session.info.get(_PENDING, ()))
+
+
 @event.listens_for(_TrackedSession, "after_commit")
 def _keep_committed(session: Session) -> None:
-    session.info.setdefault(_COMMITTED, []).extend(session.info.pop(_PENDING, ()))
+    if not session.in_nested_transaction():
+        session.info.setdefault(_COMMITTED, []).extend(session.info.pop(_PENDING, ()))
 
 
-@event.listens_for(_TrackedSession, "after_rollback")
-def _drop_rolled_back(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(_TrackedSession, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.nested:
+        mark = session.info.get(_SAVEPOINT_MARKS, {}).pop(id(previous_transaction), 0)
+        del session.info.get(_PENDING, [])[mark:]
+    elif previous_transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 class EffectSession(AsyncSession):
@@ -119,12 +137,16 @@ class EffectSession(AsyncSession):
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await super().__aexit__(type_, value, traceback)
-        committed: list[Event] = self.info.pop(_COMMITTED, [])
-        self.info.pop(_PENDING, None)  # never committed
-        effects: Effects | None = self.info.get(_EFFECTS)
-        if committed and effects is not None:
-            await effects.apply(committed)
+        try:
+            await super().__aexit__(type_, value, traceback)
+        finally:
+            # What committed has happened, even if closing the session then failed.
+            committed: list[Event] = self.info.pop(_COMMITTED, [])
+            self.info.pop(_PENDING, None)  # never committed
+            self.info.pop(_SAVEPOINT_MARKS, None)
+            effects: Effects | None = self.info.get(_EFFECTS)
+            if committed and effects is not None:
+                await effects.apply(committed)
 
 
 def sessions_with_effects(
