@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 
@@ -105,10 +106,15 @@ class TrustedProxies:
 
 def peer_address(context: Ctx) -> str:
     """The connection's own peer without its port; ``unix`` for a Unix socket."""
-    peer = context.peer() or "unknown"
+    return address_of_peer(context.peer() or "unknown")
+
+
+def address_of_peer(peer: str) -> str:
+    """``ipv4:10.0.0.7:5000`` → ``10.0.0.7``; ``ipv6:%5B::1%5D:5000`` (gRPC escapes the
+    brackets) → ``::1``; any ``unix:`` peer → ``unix``."""
     kind, _, rest = peer.partition(":")
     if kind in {"ipv4", "ipv6"}:
-        return rest.rsplit(":", 1)[0].strip("[]")
+        return unquote(rest).rsplit(":", 1)[0].strip("[]")
     if kind == "unix":
         return "unix"
     return peer
