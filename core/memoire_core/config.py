@@ -188,8 +188,8 @@ class Settings(BaseSettings):
     )
     sweep_batch: int = Field(
         1_000,
-        description="Unfinished jobs the sweeper looks at per run, the oldest first; the rest "
-        "wait for its next run.",
+        description="Unfinished jobs the sweeper looks at per run, the oldest first; younger "
+        "ones wait until older ones finish.",
     )
     sweep_resend_after_seconds: int = Field(
         600,
