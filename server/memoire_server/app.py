@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,21 +74,37 @@ class Running:
     telemetry: Telemetry | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Refuse new calls, let calls in flight finish within ``grace``, then close."""
-        await self.probe.close()
-        await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        """Refuse new calls, let calls in flight finish within ``grace``, then close.
+
+        Each step has a bound: a dependency that does not answer delays the exit, and is
+        named in the log, but never keeps the process from ending.
+        """
+        await _bounded(self.probe.close(), "the health probe")
+        await _bounded(self.health.enter_graceful_shutdown(), "the health service")
+        await _bounded(self.server.stop(grace), "the gRPC server", grace + STEP_SECONDS)
         if self.embedder_task is not None:
             self.embedder_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.embedder_task
+                await _bounded(self.embedder_task, "the background embedder")
         if self.app.conscious_cache is not None:
-            await self.app.conscious_cache.close()
+            await _bounded(self.app.conscious_cache.close(), "the Conscious cache")
         if self.app.limiter is not None:
-            await self.app.limiter.close()
-        await self.engine.dispose()
+            await _bounded(self.app.limiter.close(), "the rate limiter")
+        await _bounded(self.engine.dispose(), "the database pool")
         if self.telemetry is not None:
-            await asyncio.to_thread(self.telemetry.close)
+            await _bounded(asyncio.to_thread(self.telemetry.close), "telemetry")
+
+
+# How long one step of a shutdown may take before it is given up on.
+STEP_SECONDS = 5.0
+
+
+async def _bounded(step: Awaitable[Any], what: str, seconds: float = STEP_SECONDS) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await step
+    except TimeoutError:
+        log.warning("shutdown: %s did not close within %.0f s; going on without it", what, seconds)
 
 
 async def start(settings: Settings, embedder: Embedder | None = None) -> Running:

@@ -638,7 +638,6 @@ def test_over_the_rate_limit_http_clients_get_429_with_retry_after(guarded):
     limited = replies[-1]
     assert limited.status == 429
     assert limited.reason() == "RATE_LIMITED"
-    print(dict(limited.headers))
     assert int(limited.headers["retry-after"]) >= 1
     retry = next(d for d in limited.json()["details"] if d["@type"].endswith("RetryInfo"))
     assert retry["retry_delay"].endswith("s")
