@@ -111,7 +111,8 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
     """Start serving on ``settings.grpc_host:grpc_port`` (port 0 picks one) and return at once."""
     if not settings.secret_key.get_secret_value():
         raise ValueError("MEMOIRE_SECRET_KEY must be set")
-    TrustedProxies.parse(settings.trusted_proxies)  # a typo fails the start, not a call
+    # Parsed once, here: a typo fails the start, not a call.
+    trusted_proxies = TrustedProxies.parse(settings.trusted_proxies)
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     cache = ConsciousCache(settings.redis_url) if settings.redis_url else None
     embed_wakeup = asyncio.Event()
@@ -133,6 +134,7 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
         sessions=sessions,
         embedder=embedder,
         server_secret=settings.secret_key.get_secret_value().encode(),
+        trusted_proxies=trusted_proxies,
         conscious_cache=cache,
         embed_wakeup=embed_wakeup,
         limiter=RateLimiter(settings.redis_url, settings) if settings.redis_url else None,
@@ -143,7 +145,7 @@ async def start(settings: Settings, embedder: Embedder | None = None) -> Running
     interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = telemetry.interceptors()
     interceptors.append(MalformedRequestInterceptor())
     if app.limiter is not None:
-        interceptors.append(AdmissionInterceptor(app.limiter, settings.trusted_proxies))
+        interceptors.append(AdmissionInterceptor(app.limiter, trusted_proxies))
 
     max_bytes = settings.grpc_max_message_bytes
     server = grpc.aio.server(

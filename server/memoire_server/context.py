@@ -20,7 +20,7 @@ from memoire_core.services.access import authenticate, lookup_name
 from memoire_core.services.recall import CorpusStatsCache, Ranking
 from memoire_core.slots import SlotRegistry
 from memoire_server.callers import KnownCallers
-from memoire_server.limits import client_address, presented_key_in
+from memoire_server.limits import TrustedProxies, client_address, presented_key_in
 from memoire_server.ratelimit import RateLimiter
 
 
@@ -37,6 +37,8 @@ class AppContext:
     sessions: async_sessionmaker[AsyncSession]
     embedder: Embedder | None
     server_secret: bytes
+    # Whose x-forwarded-for names the client: ``settings.trusted_proxies``, parsed at start.
+    trusted_proxies: TrustedProxies
     conscious_cache: Cache | None = None
     registry: SlotRegistry = field(default_factory=SlotRegistry)
     embed_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -80,7 +82,7 @@ class AppContext:
             for attempt in (1, 2):
                 opened = contextlib.AsyncExitStack()
                 db = await opened.enter_async_context(
-                    (self.readers or self.sessions)() if read_only else self.sessions()
+                    self.reader() if read_only else self.sessions()
                 )
                 if not read_only:
                     await opened.enter_async_context(db.begin())
@@ -120,7 +122,7 @@ class AppContext:
 
     async def failed_authentication(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         if self.limiter is not None:
-            address = client_address(context, self.settings.trusted_proxies)
+            address = client_address(context, self.trusted_proxies)
             await self.limiter.failed_authentication(address)
 
 

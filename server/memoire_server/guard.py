@@ -59,6 +59,11 @@ def guarded(
 class Guard(Interceptor):
     """An interceptor that may refuse calls: it wraps the handlers it has a check for."""
 
+    def __init__(self) -> None:
+        # Per method, the handler last given and what guard() made of it: built once, not per
+        # call (the same handler comes back every time; another one is guarded afresh).
+        self._guarded: dict[str, tuple[Handler, Handler]] = {}
+
     def guard(self, handler: Handler, method: str) -> Handler:
         """The handler to run for ``method``: ``handler`` itself, or ``guarded`` around it."""
         raise NotImplementedError
@@ -69,4 +74,9 @@ class Guard(Interceptor):
         handler = await continuation(handler_call_details)
         if handler is None:  # an unknown method: gRPC answers UNIMPLEMENTED itself
             return handler
-        return self.guard(handler, handler_call_details.method)
+        method = handler_call_details.method
+        known = self._guarded.get(method)
+        if known is None or known[0] is not handler:
+            known = (handler, self.guard(handler, method))
+            self._guarded[method] = known
+        return known[1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
@@ -76,7 +75,6 @@ class TrustedProxies:
     unix: bool = False
 
     @classmethod
-    @functools.cache
     def parse(cls, text: str) -> TrustedProxies:
         """From a comma-separated list of networks and ``unix``; ValueError names a bad entry."""
         networks = []
@@ -120,11 +118,10 @@ def address_of_peer(peer: str) -> str:
     return peer
 
 
-def client_address(context: Ctx, trusted_proxies: str) -> str:
+def client_address(context: Ctx, proxies: TrustedProxies) -> str:
     """The caller's address: the peer, or behind trusted proxies the nearest hop of
     x-forwarded-for that no trusted proxy vouches for (proxies append, so it is read from the
     right)."""
-    proxies = TrustedProxies.parse(trusted_proxies)
     address = peer_address(context)
     if not proxies.trusts(address):
         return address
@@ -141,7 +138,8 @@ def client_address(context: Ctx, trusted_proxies: str) -> str:
 class AdmissionInterceptor(Guard):
     """Refuses a call over its key's rate, or from an address that keeps failing to sign in."""
 
-    def __init__(self, limiter: RateLimiter, trusted_proxies: str) -> None:
+    def __init__(self, limiter: RateLimiter, trusted_proxies: TrustedProxies) -> None:
+        super().__init__()
         self.limiter = limiter
         self.trusted_proxies = trusted_proxies
 

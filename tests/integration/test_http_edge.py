@@ -177,11 +177,20 @@ def guarded_edge(
             proxy.stop()
 
 
-def guess_until_throttled(url: str, source: str, headers: dict[str, str] | None = None) -> int:
-    """Wrong keys from ``source`` until the guard refuses; returns how many were let through."""
+def guess_until_throttled(
+    url: str,
+    source: str,
+    headers: dict[str, str] | None = None,
+    *,
+    allowed: int = AUTH_FAILURES_PER_MINUTE,
+) -> int:
+    """Wrong keys from ``source`` until the guard refuses; returns how many were let through.
+
+    ``allowed`` is the server's MEMOIRE_AUTH_FAILURES_PER_MINUTE: twice as many is given up on.
+    """
     guesser = Http(url, "mem_AAAAAAAAAAAA_guess", source=source)
     body = {"user_id": "u1", "query": "x"}
-    for attempt in range(AUTH_FAILURES_PER_MINUTE * 2):
+    for attempt in range(allowed * 2):
         reply = guesser.call("POST", "/v1/recall", body, headers=headers)
         if reply.status == 429:
             assert reply.reason() == "AUTH_THROTTLED"

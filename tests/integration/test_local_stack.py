@@ -3,11 +3,13 @@
 Every test drives the real `memoire` command as a subprocess, as a person or a script would.
 """
 
+import contextlib
 import json
 import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +29,7 @@ from memoire_proto.v1 import memory_service_pb2_grpc
 from memoire_stack.services import free_port
 from tests.integration.helpers import eventually
 from tests.integration.test_http_api import Http
-from tests.integration.test_http_edge import another_loopback_address
+from tests.integration.test_http_edge import another_loopback_address, guess_until_throttled
 
 BIN = Path(sys.executable).parent
 
@@ -369,28 +371,74 @@ def test_memoire_up_serves_the_memory_inspector_beside_the_api(stack: Stack):
 # --- the client's address ----------------------------------------------------------------------
 
 
-def test_a_direct_client_that_forges_x_forwarded_for_is_counted_by_its_own_address(scratch):
-    stack = start_stack(scratch / "forged", "--no-worker")
+# The failed authentications `memoire up` lets one address make in a minute (the default).
+AUTH_FAILURES_PER_MINUTE = 30
+WRONG_KEY = "mem_AAAAAAAAAAAA_guess"
+
+
+def test_the_stack_believes_x_forwarded_for_from_its_own_envoy_alone(stack):
+    offender, bystander, direct = (another_loopback_address() for _ in range(3))
+
+    # Through Envoy, which names each client in x-forwarded-for: one client is throttled...
+    allowed = AUTH_FAILURES_PER_MINUTE
+    assert guess_until_throttled(stack.http, offender, allowed=allowed) == allowed
+    # ... and not another; were Envoy's header ignored, all its clients would share one count.
+    others = Http(stack.http, stack.key, source=bystander)
+    assert others.post("/v1/recall", {"user_id": "u1", "query": "x"}) == {"hits": []}
+
+    with (
+        relay_from(direct, stack.target) as target,
+        grpc.insecure_channel(target) as channel,
+    ):
+        stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
+
+        def recall(key: str, forged: str) -> grpc.StatusCode:
+            metadata = (("x-api-key", key), ("x-forwarded-for", forged))
+            try:
+                stub.Recall(pb.RecallRequest(user_id="u1", query="x"), metadata=metadata)
+            except grpc.RpcError as error:
+                return error.code()
+            return grpc.StatusCode.OK
+
+        # Straight to the gRPC port, naming the throttled client does not get it throttled...
+        assert recall(stack.key, forged=offender) == grpc.StatusCode.OK
+        # ... and naming a new address each time does not escape the count of the real one.
+        codes = [recall(WRONG_KEY, forged=f"203.0.113.{n}") for n in range(1, allowed + 2)]
+
+    assert codes == [grpc.StatusCode.UNAUTHENTICATED] * allowed + [
+        grpc.StatusCode.RESOURCE_EXHAUSTED
+    ]
+
+
+@contextlib.contextmanager
+def relay_from(source: str, target: str) -> Iterator[str]:
+    """A TCP relay to ``target`` whose connections come from ``source`` (a loopback address):
+    a gRPC client of an address of its own, which grpc cannot bind by itself."""
+    host, port = target.rsplit(":", 1)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def pump(reader: socket.socket, writer: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := reader.recv(65536):
+                writer.sendall(data)
+            writer.shutdown(socket.SHUT_WR)
+
+    def relay(client: socket.socket) -> None:
+        with client, socket.create_connection((host, int(port)), source_address=(source, 0)) as up:
+            back = threading.Thread(target=pump, args=(up, client), daemon=True)
+            back.start()
+            pump(client, up)
+            back.join()
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # the listener was shut down
+            while True:
+                client, _ = listener.accept()
+                threading.Thread(target=relay, args=(client,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
     try:
-        with grpc.insecure_channel(stack.target) as channel:
-            stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
-
-            def guess(forged: str) -> grpc.StatusCode:
-                metadata = (("x-api-key", "mem_AAAAAAAAAAAA_guess"), ("x-forwarded-for", forged))
-                try:
-                    stub.Recall(pb.RecallRequest(user_id="u1", query="x"), metadata=metadata)
-                except grpc.RpcError as error:
-                    return error.code()
-                return grpc.StatusCode.OK
-
-            # A new address each time: were the header believed, no address would reach 30.
-            codes = [guess(f"203.0.113.{n}") for n in range(1, 32)]
-
-        assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 30 + [
-            grpc.StatusCode.RESOURCE_EXHAUSTED
-        ]
-        # Through Envoy, whose forwarded address the server believes, others still get in.
-        bystander = Http(stack.http, stack.key, source=another_loopback_address())
-        assert bystander.post("/v1/recall", {"user_id": "u1", "query": "x"}) == {"hits": []}
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
     finally:
-        assert stop_stack(stack) == 0
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() above
+        listener.close()
