@@ -4,8 +4,6 @@ Labels take values from small fixed sets or from settings (the model name), neve
 request: no user, memory or session id ever becomes a label.
 """
 
-import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from threading import Thread
@@ -18,11 +16,6 @@ from prometheus_client import (
     Histogram,
     start_http_server,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from memoire_core.db.repos import jobs
-
-log = logging.getLogger(__name__)
 
 # From a fraction of a second (the server's own embedder) to minutes (a backlog).
 DELAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
@@ -91,29 +84,11 @@ def serve_metrics(host: str, port: int, registry: CollectorRegistry = REGISTRY) 
 
 
 class PrometheusMetrics:
-    """The ``Metrics`` of ``memoire_core.ports``: what committed work reports, as histograms.
-
-    ``sessions`` reads an extraction's times, which only the database knows; without it
-    extractions are not timed.
-    """
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
-        self._sessions = sessions
+    """The ``Metrics`` of ``memoire_core.ports``: what committed work reports, as histograms."""
 
     def vectors_stored(self, delays_seconds: Sequence[float]) -> None:
         for delay in delays_seconds:
             INGEST_TO_SEARCHABLE.observe(delay)
 
-    async def facts_stored(self, job_id: uuid.UUID) -> None:
-        """Observe how long a finished extraction took from its ingest (the database's clock)."""
-        if self._sessions is None:
-            return
-        try:
-            async with self._sessions() as db:
-                times = await jobs.lifetime(db, job_id)
-        except Exception:  # the facts are stored; a metric must not fail the task
-            log.warning("could not read the times of extraction %s", job_id, exc_info=True)
-            return
-        if times is not None:
-            created, finished = times
-            INGEST_TO_FACTS.observe(max(0.0, (finished - created).total_seconds()))
+    def facts_stored(self, delay_seconds: float) -> None:
+        INGEST_TO_FACTS.observe(delay_seconds)

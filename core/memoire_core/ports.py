@@ -101,6 +101,6 @@ class Metrics(Protocol):
         """Seconds from each memory's creation to its vector being stored."""
         ...
 
-    async def facts_stored(self, job_id: uuid.UUID) -> None:
-        """An extraction job stored its facts."""
+    def facts_stored(self, delay_seconds: float) -> None:
+        """Seconds from an extraction job's creation (its ingest) to its facts being stored."""
         ...

@@ -57,9 +57,11 @@ class FactsChanged:
 
 @dataclass(frozen=True)
 class FactsExtracted:
-    """An extraction job stored its facts (a redelivery that stored nothing records none)."""
+    """An extraction job stored its facts (a redelivery that stored nothing records none); its
+    creation (the ingest) and finish times, from the database's clock, measure the delay."""
 
-    job_id: uuid.UUID
+    created_at: datetime
+    finished_at: datetime
 
 
 @dataclass(frozen=True)
@@ -197,16 +199,17 @@ class Effects:
             if forgotten or any(isinstance(e, KeysChanged) for e in events):
                 await self._guarded(self.cache.keys_changed(), "announce a key change")
         if self.metrics is not None:
-            await self._observe(self.metrics, events)
+            self._observe(self.metrics, events)
 
-    async def _observe(self, metrics: Metrics, events: Sequence[Event]) -> None:
+    @staticmethod
+    def _observe(metrics: Metrics, events: Sequence[Event]) -> None:
         now = datetime.now(UTC)
         for e in events:
             if isinstance(e, VectorsStored):
                 # Creation times come from the database's clock: never a negative delay.
                 metrics.vectors_stored([max(0.0, (now - t).total_seconds()) for t in e.created_at])
             elif isinstance(e, FactsExtracted):
-                await self._guarded(metrics.facts_stored(e.job_id), "observe an extraction")
+                metrics.facts_stored(max(0.0, (e.finished_at - e.created_at).total_seconds()))
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(work)

@@ -201,7 +201,7 @@ class MemoryService(memory_service_pb2_grpc.MemoryServiceServicer):
     ) -> pb.DeleteMemoryResponse:
         _require_id("memory_id", request.memory_id, self.limits)
         async with self.app.unit_of_work(context) as (db, principal):
-            deleted, _ = await memories.delete_memory(
+            deleted = await memories.delete_memory(
                 db, owner_of(principal), request.memory_id, principal.key_id, self.app.registry
             )
         return pb.DeleteMemoryResponse(memory_id=deleted)

@@ -1,11 +1,31 @@
 """The sweeper queues each lost extraction job once per outage, not once per sweep."""
 
+import asyncio
+import base64
+import json
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
+import pytest
 import redis
+from sqlalchemy import update
 
+from memoire_cli import migrate
+from memoire_core.config import Limits
+from memoire_core.db.engine import make_engine, make_session_factory
+from memoire_core.db.repos import accounts
+from memoire_core.db.tables import extraction_jobs
+from memoire_core.domain import MessageIn, Role
+from memoire_core.errors import Violations
 from memoire_core.services.extraction import LostJob
+from memoire_core.services.ingest import ingest, validate_ingest
+from memoire_core.task_contract import Queue, Task
+from memoire_workers import tasks
+from memoire_workers.celery_app import make_celery
 from memoire_workers.resends import claim_resends
+from tests.integration.conftest import make_settings
 
 HOLD = 600
 
@@ -54,3 +74,78 @@ def test_a_redis_that_lost_its_data_gets_every_job_again(redis_server):
         client.delete(key)
 
     assert claim_resends(client, lost, HOLD) == [job.job_id for job in lost]
+
+
+# Long enough for two sweeps in a row, short enough for the test to see the hold end.
+RESEND_AFTER_SECONDS = 5
+
+
+@pytest.fixture
+def sweeper_database(postgres):
+    """A database of its own, whose only unfinished job is the test's."""
+    postgres.psql("DROP DATABASE IF EXISTS sweeper_check; CREATE DATABASE sweeper_check;")
+    url = postgres.url("sweeper_check")
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def sweep(sweeper_database, redis_server, monkeypatch) -> Iterator[Callable[[], int]]:
+    """One run of the worker's sweep task, in this process, on the real database and broker;
+    returns how many jobs it queued."""
+    settings = make_settings(
+        sweeper_database, redis_server.url, sweep_resend_after_seconds=RESEND_AFTER_SECONDS
+    )
+    app = make_celery(settings)
+    monkeypatch.setattr(tasks, "_runtime", None)  # a runtime made from these settings
+    yield lambda: int(app.tasks[Task.SWEEP].apply().get())
+    tasks.runtime(app).close()
+    app.close()
+
+
+async def store_job_never_queued(url: str) -> uuid.UUID:
+    """An extraction job stored an hour ago whose message never reached the broker."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with make_session_factory(engine)() as db, db.begin():
+            app_id = await accounts.get_or_create_app(db, "sweeper-test")
+            user, _, _ = await accounts.get_or_create_user(db, app_id, "u1")
+            said = [MessageIn(Role.USER, "I moved to Lisbon.")]
+            command = validate_ingest("", said, False, Limits(), Violations())
+            job_id = (await ingest(db, user, command, extraction_enabled=True)).extraction_id
+            assert job_id is not None
+            await db.execute(
+                update(extraction_jobs)
+                .where(extraction_jobs.c.id == job_id)
+                .values(created_at=datetime.now(UTC) - timedelta(hours=1))
+            )
+        return job_id
+    finally:
+        await engine.dispose()
+
+
+def times_queued(client: redis.Redis, job_id: uuid.UUID) -> int:
+    """How many extraction tasks for the job wait on the broker."""
+    count = 0
+    for raw in client.lrange(Queue.EXTRACTION.value, 0, -1):
+        args, _, _ = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        count += args == [str(job_id)]
+    return count
+
+
+def test_the_sweeper_queues_a_lost_job_once_until_its_resend_hold_ends(
+    sweep, sweeper_database, redis_server
+):
+    client = redis.Redis.from_url(redis_server.url)
+    job_id = asyncio.run(store_job_never_queued(sweeper_database))
+
+    first, second = sweep(), sweep()
+    queued_within_hold = times_queued(client, job_id)
+    deadline = time.monotonic() + RESEND_AFTER_SECONDS + 10
+    while (third := sweep()) == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert (first, second) == (1, 0)
+    assert queued_within_hold == 1
+    assert third == 1
+    assert times_queued(client, job_id) == 2

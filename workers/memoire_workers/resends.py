@@ -14,7 +14,6 @@ time (its new worker died too) is a new loss, queued again at once.
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 import redis
 
@@ -23,7 +22,9 @@ from memoire_core.services.extraction import LostJob
 PREFIX = "memoire:resent:"
 
 
-def claim_resends(client: Any, lost: Sequence[LostJob], hold_seconds: int) -> list[uuid.UUID]:
+def claim_resends(
+    client: redis.Redis, lost: Sequence[LostJob], hold_seconds: int
+) -> list[uuid.UUID]:
     """The jobs whose lost attempt was not queued again within ``hold_seconds``, now marked."""
     if not lost:
         return []
@@ -32,12 +33,3 @@ def claim_resends(client: Any, lost: Sequence[LostJob], hold_seconds: int) -> li
         pipe.set(f"{PREFIX}{job.job_id}:{job.attempt}", 1, nx=True, ex=max(1, hold_seconds))
     claimed = pipe.execute()
     return [job.job_id for job, fresh in zip(lost, claimed, strict=True) if fresh]
-
-
-def resend_once(redis_url: str, lost: Sequence[LostJob], hold_seconds: int) -> list[uuid.UUID]:
-    """:func:`claim_resends` on the Redis at ``redis_url``."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        return claim_resends(client, lost, hold_seconds)
-    finally:
-        client.close()

@@ -8,8 +8,9 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import redis
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from memoire_adapters.cache import ConsciousCache
@@ -17,7 +18,7 @@ from memoire_adapters.embedding import import_litellm, make_embedder
 from memoire_adapters.llm import LiteLLMChat, configuration_problem
 from memoire_adapters.metrics import PrometheusMetrics
 from memoire_core.config import Settings
-from memoire_core.db.engine import make_engine, make_session_factory, storage_unavailable
+from memoire_core.db.engine import make_engine, storage_unavailable
 from memoire_core.domain import JobState
 from memoire_core.ports import Embedder, LlmClient, LLMError
 from memoire_core.services import extraction, lifecycle
@@ -27,7 +28,7 @@ from memoire_core.task_contract import Queue, Task
 from memoire_core.unit_of_work import Effects, sessions_with_effects
 from memoire_workers import telemetry  # noqa: F401 - connects the signals that observe tasks
 from memoire_workers.celery_app import settings_of
-from memoire_workers.resends import resend_once
+from memoire_workers.resends import claim_resends
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,6 +47,7 @@ class Runtime:
     _llm_checked: bool = False
     _llm_problem: str | None = None
     _vectors_prepared: bool = False
+    _resends: redis.Redis | None = None
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
@@ -58,7 +60,7 @@ class Runtime:
             url = self.settings.redis_url
             effects = Effects(
                 cache=ConsciousCache(url) if url else None,
-                metrics=PrometheusMetrics(make_session_factory(self._engine)),
+                metrics=PrometheusMetrics(),
             )
             self._sessions = sessions_with_effects(self._engine, effects)
         return self._sessions
@@ -89,6 +91,19 @@ class Runtime:
         if self._chat is None:
             self._chat = LiteLLMChat(self.settings)
         return self._chat
+
+    @property
+    def resends(self) -> redis.Redis:
+        """The Redis that remembers which lost jobs the sweeper queued again."""
+        if self._resends is None:
+            self._resends = redis.Redis.from_url(self.settings.redis_url)
+        return self._resends
+
+    def close(self) -> None:
+        """Let go of the connections the process opened for the sweeper."""
+        if self._resends is not None:
+            self._resends.close()
+            self._resends = None
 
     def fail(self, job: uuid.UUID, reason: str) -> JobState:
         """End a job as FAILED with as much of the reason as GetExtraction keeps."""
@@ -160,7 +175,7 @@ def sweep(self: Any) -> int:
     """Queue again, once per outage, each job a lost message or a dead worker left unfinished."""
     rt = runtime(self.app)
     lost = rt.run(extraction.requeue_candidates(rt.sessions, rt.settings))
-    stale = resend_once(rt.settings.redis_url, lost, rt.settings.sweep_resend_after_seconds)
+    stale = claim_resends(rt.resends, lost, rt.settings.sweep_resend_after_seconds)
     for job_id in stale:
         self.app.send_task(Task.EXTRACT, args=[str(job_id)], queue=Queue.EXTRACTION)
     if stale:
@@ -191,8 +206,7 @@ def embed_owed_task(self: Any) -> int:
 def decay(self: Any) -> int:
     """Let unrefreshed facts fade (closed form: running twice changes nothing)."""
     rt = runtime(self.app)
-    changed = rt.run(lifecycle.decay(rt.sessions, rt.settings, SlotRegistry()))
-    return len(changed)
+    return rt.run(lifecycle.decay(rt.sessions, rt.settings, SlotRegistry()))
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -202,8 +216,7 @@ def optimise(self: Any) -> int:
     """Pick each user's essential facts for Conscious."""
     rt = runtime(self.app)
     chat = rt.chat if rt.settings.llm_model and rt.llm_problem is None else None
-    changed = rt.run(lifecycle.optimise(rt.sessions, rt.settings, chat))
-    return len(changed)
+    return rt.run(lifecycle.optimise(rt.sessions, rt.settings, chat))
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
@@ -219,3 +232,12 @@ def _sweep_on_start(sender: Any, **_: Any) -> None:
                 "fact extraction cannot work: %s; every extraction fails until it is fixed",
                 rt.llm_problem,
             )
+
+
+@worker_shutdown.connect  # type: ignore[untyped-decorator]
+@worker_process_shutdown.connect  # type: ignore[untyped-decorator]
+def _close_runtime(**_: Any) -> None:
+    """Close what the runtime opened, in whichever process ran the tasks (the solo pool's main
+    process or a prefork child)."""
+    if _runtime is not None:
+        _runtime.close()

@@ -173,7 +173,6 @@ class Outcome:
 
     state: JobState
     fact_ids: list[uuid.UUID]
-    changed_user: uuid.UUID | None = None
 
 
 async def _claim(db: AsyncSession, job_id: uuid.UUID) -> jobs.Job | None:
@@ -241,7 +240,7 @@ async def _apply(
                 unmatched.append(applied.result(fact))
             elif applied.memory_id not in fact_ids:
                 fact_ids.append(applied.memory_id)
-        await jobs.finish(
+        times = await jobs.finish(
             db,
             job_id,
             JobState.SUCCEEDED,
@@ -252,7 +251,7 @@ async def _apply(
             completion_tokens=answer.completion_tokens,
             latency_ms=answer.latency_ms,
         )
-        record(db, FactsChanged((user_id,)), FactsExtracted(job_id))
+        record(db, FactsChanged((user_id,)), FactsExtracted(times.created_at, times.finished_at))
     log.info(
         "extraction %s stored %d facts in %.0f ms of model time (%d+%d tokens)",
         job_id,
@@ -261,7 +260,7 @@ async def _apply(
         answer.prompt_tokens,
         answer.completion_tokens,
     )
-    return Outcome(JobState.SUCCEEDED, fact_ids, user_id)
+    return Outcome(JobState.SUCCEEDED, fact_ids)
 
 
 async def fail(sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID, reason: str) -> None:

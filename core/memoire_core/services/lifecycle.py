@@ -25,11 +25,9 @@ Answer with one JSON object: {"essential": ["id", ...]} using ids from the list.
 
 async def decay(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, registry: SlotRegistry
-) -> list[uuid.UUID]:
-    """Let confidence fall with a half-life since the last restatement.
-
-    Returns the user of each fact changed, for the caller to retire cached answers.
-    """
+) -> int:
+    """Let confidence fall with a half-life since the last restatement; returns how many facts
+    changed."""
     single = [s for s, c in {**BUILTIN, **registry.extra}.items() if c is Cardinality.SINGLE]
     prefixes = [f"{p}%" for p, c in PREFIXES.items() if c is Cardinality.SINGLE]
     async with sessions() as db, db.begin():
@@ -41,24 +39,25 @@ async def decay(
             half_life_days=settings.decay_half_life_days,
             threshold=settings.decay_threshold,
         )
-        record(db, FactsChanged(tuple(changed)))
+        if changed:
+            record(db, FactsChanged(tuple(set(changed))))
     log.info("decay changed the confidence of %d facts", len(changed))
-    return changed
+    return len(changed)
 
 
 async def optimise(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, chat: LlmClient | None
-) -> list[uuid.UUID]:
-    """Mark essential facts of users whose facts changed since the last run.
-
-    Returns the user of each fact promoted or demoted.
-    """
+) -> int:
+    """Mark essential facts of users whose facts changed since the last run; returns how many
+    facts were promoted or demoted."""
     async with sessions() as db:
         users = await repo.users_with_facts_since(db, settings.optimise_every_hours * 2)
-    changed: list[uuid.UUID] = []
+    changed = 0
     for user_id in users:
         shown = settings.optimise_facts_per_user
         chosen = await _chosen_by_model(sessions, user_id, chat, shown) if chat else None
+        # A transaction, and so a cache retirement, per user: a run that asks the model about
+        # many users must not leave the first ones' cached answers stale until it ends.
         async with sessions() as db, db.begin():
             promoted = await repo.promote(
                 db,
@@ -69,9 +68,10 @@ async def optimise(
                 min_confidence=settings.essential_min_confidence,
                 why=HEURISTIC_WHY if chosen is None else LLM_WHY,
             )
-            record(db, FactsChanged(tuple(promoted)))
-        changed += promoted
-    log.info("optimisation changed the essential flag of %d facts", len(changed))
+            if promoted:
+                record(db, FactsChanged((user_id,)))
+        changed += len(promoted)
+    log.info("optimisation changed the essential flag of %d facts", changed)
     return changed
 
 

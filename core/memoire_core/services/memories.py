@@ -81,11 +81,10 @@ def _resume_after(page_token: str, limits: Limits) -> tuple[datetime, uuid.UUID]
 
 async def delete_memory(
     db: AsyncSession, owner: Owner, memory_id: str, actor: str, registry: SlotRegistry
-) -> tuple[str, uuid.UUID]:
+) -> str:
     """Delete a memory as a correction; the log keeps a DELETED event that says who did it.
 
-    What the memory alone had retired holds again (``corrections``). Returns the memory's id
-    and its user's internal id.
+    What the memory alone had retired holds again (``corrections``). Returns the memory's id.
     """
     view = await get_memory(db, owner, memory_id)
     gone = NotFound(f"memory {memory_id!r} not found", reason="MEMORY_NOT_FOUND")
@@ -106,7 +105,7 @@ async def delete_memory(
     await corrections.undo_retirements(db, user.id, view, registry)
     await repo.delete_memory(db, view.id)
     record(db, FactsChanged((user.id,)))
-    return str(view.id), user.id
+    return str(view.id)
 
 
 async def history(

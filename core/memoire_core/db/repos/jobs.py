@@ -150,6 +150,13 @@ async def mark_running(db: AsyncSession, job_id: uuid.UUID, runner: str) -> None
     )
 
 
+class JobLifetime(NamedTuple):
+    """When a finished job was created and when it finished, by the database's clock."""
+
+    created_at: datetime
+    finished_at: datetime
+
+
 async def finish(
     db: AsyncSession,
     job_id: uuid.UUID,
@@ -162,38 +169,27 @@ async def finish(
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
     latency_ms: float = 0.0,
-) -> None:
-    """Put a job in a final state with what it produced and cost."""
-    await db.execute(
-        update(extraction_jobs)
-        .where(extraction_jobs.c.id == job_id)
-        .values(
-            state=state.value,
-            reason=reason,
-            fact_ids=fact_ids or [],
-            unmatched=_unmatched_records(unmatched or []),
-            model=model,
-            prompt_tokens=extraction_jobs.c.prompt_tokens + prompt_tokens,
-            completion_tokens=extraction_jobs.c.completion_tokens + completion_tokens,
-            llm_latency_ms=extraction_jobs.c.llm_latency_ms + round(latency_ms),
-            finished_at=func.now(),
+) -> JobLifetime:
+    """Put an existing job in a final state with what it produced and cost; returns its times."""
+    row = (
+        await db.execute(
+            update(extraction_jobs)
+            .where(extraction_jobs.c.id == job_id)
+            .values(
+                state=state.value,
+                reason=reason,
+                fact_ids=fact_ids or [],
+                unmatched=_unmatched_records(unmatched or []),
+                model=model,
+                prompt_tokens=extraction_jobs.c.prompt_tokens + prompt_tokens,
+                completion_tokens=extraction_jobs.c.completion_tokens + completion_tokens,
+                llm_latency_ms=extraction_jobs.c.llm_latency_ms + round(latency_ms),
+                finished_at=func.now(),
+            )
+            .returning(extraction_jobs.c.created_at, extraction_jobs.c.finished_at)
         )
-    )
-
-
-async def add_usage(
-    db: AsyncSession, job_id: uuid.UUID, model: str, prompt_tokens: int, completion_tokens: int
-) -> None:
-    """Record tokens spent by an attempt that did not finish the job."""
-    await db.execute(
-        update(extraction_jobs)
-        .where(extraction_jobs.c.id == job_id)
-        .values(
-            model=model,
-            prompt_tokens=extraction_jobs.c.prompt_tokens + prompt_tokens,
-            completion_tokens=extraction_jobs.c.completion_tokens + completion_tokens,
-        )
-    )
+    ).one()
+    return JobLifetime(row.created_at, row.finished_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,24 +263,3 @@ async def unfinished(db: AsyncSession, created_before: datetime, limit: int) -> 
         .limit(limit)
     )
     return [UnfinishedJob(r.id, JobState(r.state), r.started_at, r.runner) for r in rows]
-
-
-class JobLifetime(NamedTuple):
-    """When a finished job was created and when it finished."""
-
-    created_at: datetime
-    finished_at: datetime
-
-
-async def lifetime(db: AsyncSession, job_id: uuid.UUID) -> JobLifetime | None:
-    """When a finished job was created and when it finished; None while it is unfinished."""
-    row = (
-        await db.execute(
-            select(extraction_jobs.c.created_at, extraction_jobs.c.finished_at).where(
-                extraction_jobs.c.id == job_id
-            )
-        )
-    ).first()
-    if row is None or row.finished_at is None:
-        return None
-    return JobLifetime(row.created_at, row.finished_at)
