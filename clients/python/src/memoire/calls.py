@@ -304,4 +304,6 @@ def create_session(
     request = apb.CreateSessionRequest(
         user_id=user_id, session_id=session_id, metadata=metadata or {}
     )
-    return Call(_ACCOUNTS + "CreateSession", request, apb.CreateSessionResponse, True, timeout)
+    # Without an id the server assigns a new one, so a repeat would open a second session.
+    safe = bool(session_id)
+    return Call(_ACCOUNTS + "CreateSession", request, apb.CreateSessionResponse, safe, timeout)
