@@ -39,7 +39,14 @@ from memoire_core.db.repos import accounts as accounts_repo
 from memoire_core.ports import Embedder, Vector
 from memoire_core.services.accounts import create_app_with_key
 from memoire_core.services.recall import Ranking
-from memoire_stack.services import CliProcess, LocalPostgres, LocalRedis, free_port, local_secret
+from memoire_stack.services import (
+    CliProcess,
+    LocalPostgres,
+    LocalRedis,
+    LocalServer,
+    free_port,
+    local_secret,
+)
 
 DATABASE = "memoire_bench"
 APP = "bench"
@@ -223,15 +230,16 @@ async def _measure(
     with scripted_llm.instant_llm() as llm_url:
         env = stack.service_env(url, redis_url, secret, scratch / "server", llm_url, port)
         logs = scratch / "logs"
-        server = CliProcess(["serve"], env, "server", logs / "server.log", stop_seconds=20.0)
+        target = f"127.0.0.1:{port}"
+        log = logs / "server.log"
+        server = LocalServer(["serve"], env, log=log, stop_seconds=20.0, target=target)
         worker = CliProcess(["worker"], env, "worker", logs / "worker.log", stop_seconds=20.0)
         try:
-            pid = server.start()
-            await asyncio.to_thread(stack.wait_serving, f"127.0.0.1:{port}", server)
+            pid = await asyncio.to_thread(stack.start_server, server)
             watch = stack.MemoryWatch(pid)
             watch.start()
             meter = cpu.Meter(pid, cpu.postmaster_pid(scratch / "pg"))
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            async with grpc.aio.insecure_channel(target) as channel:
                 client = phases.Client(channel, key)
                 results = await _phases(
                     options, progress, client, work, url, embedder, meter, _indexed(env)

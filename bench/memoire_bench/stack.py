@@ -1,19 +1,13 @@
 """The stack a benchmark runs against: embedded Postgres and Redis, the server and a worker
 as processes of their own (so their CPU and memory are theirs), and the instant LLM."""
 
-import contextlib
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from memoire_stack.services import CliProcess, LocalServer, bundled_pgvector_can_index
 
-from memoire_stack.services import CliProcess, bundled_pgvector_can_index
-
-START_TIMEOUT_SECONDS = 120.0
 UNLIMITED = "1000000000"
 LIMITS = (
     "READS_PER_SECOND",
@@ -96,17 +90,13 @@ def tail(process: CliProcess, lines: int = 30) -> str:
         return ""
 
 
-def wait_serving(target: str, server: CliProcess) -> None:
-    """Block until the server's health check answers SERVING."""
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    with grpc.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if not server.alive():
-                raise RuntimeError(f"the server exited:\n{tail(server)}")
-            with contextlib.suppress(grpc.RpcError):
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            time.sleep(0.2)
-    raise RuntimeError(f"the server did not start in time:\n{tail(server)}")
+def start_server(server: LocalServer) -> int:
+    """Start the server and wait until its health check answers SERVING; returns its pid.
+
+    The error ends with the server's last lines of output: the log dies with a temporary
+    scratch folder.
+    """
+    try:
+        return server.start()
+    except RuntimeError as failed:
+        raise RuntimeError(f"{failed}:\n{tail(server)}") from failed

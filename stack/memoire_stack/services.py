@@ -20,10 +20,13 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 from memoire_stack.children import ChildProcess, Guarded
+
+if TYPE_CHECKING:
+    import grpc
 
 DATABASE = "memoire"
 LOOPBACK = "127.0.0.1"
@@ -240,39 +243,49 @@ def socket_dir(data_dir: Path) -> Path:
 
 @dataclass
 class LocalServer(CliProcess):
-    """A ``memoire serve`` child that the local Envoy reaches on its own Unix socket.
+    """A ``memoire serve`` child whose gRPC health check answers at ``target`` (``unix:PATH``
+    behind the local Envoy, ``HOST:PORT`` for a benchmark).
 
-    ``start`` returns once the server answers its gRPC health check there, so a restarted
-    server is back in Envoy's rotation by the time the supervisor logs it.
+    ``start`` returns once the server answers SERVING there, so a restarted server is back in
+    Envoy's rotation by the time the supervisor logs it.
     """
 
-    socket_path: Path = Path()
+    target: str = ""
     name: str = "server"
     start_seconds: float = 120.0
 
     def start(self) -> int:
+        import grpc  # noqa: PLC0415 - the stack itself runs without a gRPC client
+
         pid = super().start()
-        self._wait_ready(self._serving, self.start_seconds, hint=f"; see {self.log or 'its log'}")
+        # One channel for the whole wait. Its back-off between failed connection attempts grows
+        # from 1 s to 2 min by default, which would notice a slow starter late: keep it short.
+        options = [
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 250),
+        ]
+        with grpc.insecure_channel(self.target, options=options) as channel:
+            hint = f"; see {self.log or 'its log'}"
+            self._wait_ready(lambda: _serving(channel), self.start_seconds, hint=hint)
         return pid
 
-    def _serving(self) -> bool | None:
-        import grpc  # noqa: PLC0415 - the stack itself runs without a gRPC client
-        from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
 
-        if not self.socket_path.exists():
-            return None
-        with grpc.insecure_channel(f"unix:{self.socket_path}") as channel:
-            try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1.0
-                )
-            except grpc.RpcError:
-                return None
-        return True if reply.status == health_pb2.HealthCheckResponse.SERVING else None
+def _serving(channel: "grpc.Channel") -> bool | None:
+    """True when the server behind ``channel`` answers its health check with SERVING."""
+    import grpc  # noqa: PLC0415
+    from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
+
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=1.0
+        )
+    except grpc.RpcError:
+        return None
+    return True if reply.status == health_pb2.HealthCheckResponse.SERVING else None
 
 
 def server(env: Mapping[str, str], socket_path: Path, *, name: str) -> LocalServer:
     """A gRPC server of the local stack on ``socket_path`` (and a TCP port of its choosing,
     which trusts no forwarded address)."""
     own = {**env, "MEMOIRE_GRPC_PORT": "0", "MEMOIRE_GRPC_UNIX_SOCKET": str(socket_path)}
-    return LocalServer(["serve"], own, name=name, socket_path=socket_path)
+    return LocalServer(["serve"], own, name=name, target=f"unix:{socket_path}")

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from tests.integration.test_local_stack import (
 
 USERS = ("ana", "ben", "chloe")
 SUCCEEDED = memory_pb2.EXTRACTION_STATE_SUCCEEDED
+RETRY_PAUSE_SECONDS = 0.1
 
 
 @dataclass
@@ -67,6 +69,8 @@ class Traffic:
             try:
                 reply = self.api.memory.Ingest(request, timeout=10)
             except grpc.RpcError:
+                # A call fails at once while a server is down: pause rather than spin.
+                time.sleep(RETRY_PAUSE_SECONDS)
                 continue
             return {message_id: reply.extraction_id}
 
