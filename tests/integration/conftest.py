@@ -53,6 +53,16 @@ def database_url(postgres: localstack.LocalPostgres) -> str:
     return url
 
 
+def fresh_database(postgres: localstack.LocalPostgres, name: str, *, migrated: bool = True) -> str:
+    """The URL of a new, empty database ``name`` (dropped first if an earlier run left it),
+    migrated to head unless asked not to: for a test that must be alone in its database."""
+    postgres.psql(f"DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name};")
+    url = postgres.url(name)
+    if migrated:
+        migrate.upgrade(url)
+    return url
+
+
 @pytest.fixture(scope="session")
 def redis_server(scratch: Path) -> Iterator[localstack.LocalRedis]:
     server = localstack.LocalRedis(scratch / "redis")

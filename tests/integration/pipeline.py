@@ -5,7 +5,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,10 +23,9 @@ from memoire_proto.v1 import memory_service_pb2 as pb
 from memoire_server.app import Running, start
 from memoire_stack import services as localstack
 from tests.integration.conftest import Api, LoopThread, make_settings
-from tests.integration.helpers import timestamp
+from tests.integration.helpers import BIN, timestamp
 from tests.integration.scripted_llm import ScriptedLLM, scripted_llm
 
-BIN = Path(sys.executable).parent
 FINAL = {
     memory_pb2.EXTRACTION_STATE_SUCCEEDED,
     memory_pb2.EXTRACTION_STATE_FAILED,

@@ -7,15 +7,13 @@ A tiny corpus and short levels keep this quick; the figures themselves are never
 import json
 import re
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from memoire_bench import steady
+from tests.integration.helpers import BIN
 
-BIN = Path(sys.executable).parent
 LEVELS = ("1", "4")
 HISTORY = {"100": 2, "1000": 1, "10000": 1}
 

@@ -16,13 +16,14 @@ from memoire_core.config import Limits, Settings
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.repos import accounts
 from memoire_core.db.tables import memories, memory_events
-from memoire_core.domain import FactIn, JobState, MessageIn, Role, UserRef
+from memoire_core.domain import FactIn, JobState, MessageIn, Role
 from memoire_core.errors import Violations
 from memoire_core.services import extraction, lifecycle
 from memoire_core.services.facts import apply_fact
 from memoire_core.services.ingest import ingest, validate_ingest
 from memoire_core.slots import SlotRegistry
 from memoire_core.unit_of_work import Effects, sessions_with_effects
+from tests.integration.helpers import cache_an_answer, cached_answer
 from tests.integration.scripted_llm import scripted_llm
 
 
@@ -187,18 +188,6 @@ def test_optimisation_promotes_identity_and_preferences_but_not_passing_details(
     assert again == 0
 
 
-async def cached_answer(cache: ConsciousCache, user: UserRef) -> bytes | None:
-    found = await cache.lookup(user.id, "conscious")
-    assert found is not None
-    return found.answer
-
-
-async def cache_an_answer(cache: ConsciousCache, user: UserRef) -> None:
-    found = await cache.lookup(user.id, "conscious")
-    assert found is not None
-    await cache.put(user.id, found.version, "conscious", b"an answer")
-
-
 def test_optimisation_retires_the_cached_answers_of_every_user_it_changed(
     database_url, redis_server
 ):
@@ -212,9 +201,9 @@ def test_optimisation_retires_the_cached_answers_of_every_user_it_changed(
                 async with sessions() as db, db.begin():
                     name = FactIn("Name is Ana", slot="name", value="Ana")
                     await apply_fact(db, user, name, SlotRegistry())
-                await cache_an_answer(cache, user)
+                await cache_an_answer(cache, user.id, "conscious", b"an answer")
             await lifecycle.optimise(sessions, Settings(optimise_every_hours=6), None)
-            return [await cached_answer(cache, user) for user in users]
+            return [await cached_answer(cache, user.id, "conscious") for user in users]
         finally:
             await cache.close()
             await engine.dispose()

@@ -11,7 +11,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -27,11 +26,9 @@ import pytest
 from memoire_proto.v1 import memory_service_pb2 as pb
 from memoire_proto.v1 import memory_service_pb2_grpc
 from memoire_stack.services import free_port
-from tests.integration.helpers import eventually
+from tests.integration.helpers import BIN, eventually
 from tests.integration.test_http_api import Http
 from tests.integration.test_http_edge import another_loopback_address, guess_until_throttled
-
-BIN = Path(sys.executable).parent
 
 
 @dataclass

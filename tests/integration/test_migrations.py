@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from memoire_cli import migrate
 from memoire_core.db.tables import metadata
+from tests.integration.conftest import fresh_database
 
 
 def run(coro):
@@ -43,8 +44,7 @@ async def index_names(url: str) -> set[str]:
 
 
 def test_upgrade_builds_exactly_the_schema_of_the_code_and_downgrade_removes_it(postgres):
-    postgres.psql("DROP DATABASE IF EXISTS migrations_check; CREATE DATABASE migrations_check;")
-    url = postgres.url("migrations_check")
+    url = fresh_database(postgres, "migrations_check", migrated=False)
 
     migrate.upgrade(url)
     tables, drift = run(tables_and_drift(url))

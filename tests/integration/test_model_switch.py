@@ -11,11 +11,10 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from memoire_adapters.embedding import LocalE5Embedder
-from memoire_cli import migrate
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.tables import memories, memory_embeddings
 from memoire_proto.v1 import memory_service_pb2 as pb
-from tests.integration.conftest import Api, own_server
+from tests.integration.conftest import Api, fresh_database, own_server
 from tests.integration.helpers import eventually, ingest
 
 QUESTION = "Which pet do I have?"
@@ -24,10 +23,7 @@ QUESTION = "Which pet do I have?"
 @pytest.fixture
 def own_database(postgres):
     """A database of this test's own: every server on one database adopts its model."""
-    postgres.psql("DROP DATABASE IF EXISTS model_switch; CREATE DATABASE model_switch;")
-    url = postgres.url("model_switch")
-    migrate.upgrade(url)
-    return url
+    return fresh_database(postgres, "model_switch")
 
 
 def by_meaning(api: Api, query: str) -> str | None:

@@ -7,7 +7,6 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from memoire_adapters.embedding import make_embedder
-from memoire_cli import migrate
 from memoire_core.config import Limits, Settings
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.repos import accounts
@@ -17,6 +16,7 @@ from memoire_core.errors import Violations
 from memoire_core.services.embedding import embed_owed
 from memoire_core.services.ingest import ingest, validate_ingest
 from memoire_core.services.recall import Ranking, recall
+from tests.integration.conftest import fresh_database
 from tests.integration.fake_provider import fake_openai
 
 
@@ -39,9 +39,7 @@ def test_an_openai_compatible_embedding_server_is_called_through_litellm():
 
 
 def test_provider_vectors_are_stored_under_the_models_name_and_rank_recall(postgres):
-    postgres.psql("DROP DATABASE IF EXISTS provider_check; CREATE DATABASE provider_check;")
-    url = postgres.url("provider_check")
-    migrate.upgrade(url)
+    url = fresh_database(postgres, "provider_check")
 
     async def scenario(api_base: str) -> tuple[set[str], list[str]]:
         settings = Settings(

@@ -1,7 +1,6 @@
 """The compose `scheduler` service's health probe, run as Docker runs it, against a real
 `memoire scheduler` queueing its periodic tasks through Redis."""
 
-import os
 import subprocess
 import sys
 import time
@@ -10,8 +9,9 @@ from pathlib import Path
 import redis
 import yaml
 
+from tests.integration.helpers import start_memoire
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 QUEUE = "maintenance"  # where the scheduler queues the sweep
 REDIS_DB = 7  # a database of its own: no other test's worker takes the sweep it queues
 
@@ -33,20 +33,9 @@ def test_the_scheduler_probe_passes_only_while_the_scheduler_runs(
     broker.delete(QUEUE)
     assert not probe_passes()
 
-    env = {
-        **os.environ,
-        "MEMOIRE_DATABASE_URL": database_url,
-        "MEMOIRE_REDIS_URL": url,
-        "MEMOIRE_SECRET_KEY": "scheduler-test-secret",
-        "MEMOIRE_DATA_DIR": str(scratch / "scheduler"),
-        "MEMOIRE_SWEEP_EVERY_SECONDS": "1",
-    }
     # The console script, as the compose service's command runs it.
-    scheduler = subprocess.Popen(
-        [str(BIN / "memoire"), "scheduler"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    scheduler = start_memoire(
+        ["scheduler"], database_url, url, scratch / "scheduler", sweep_every_seconds="1"
     )
     try:
         deadline = time.monotonic() + 120

@@ -1,8 +1,6 @@
 """The sweeper queues each lost extraction job once per outage, not once per sweep."""
 
 import asyncio
-import base64
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,7 +10,6 @@ import pytest
 import redis
 from sqlalchemy import update
 
-from memoire_cli import migrate
 from memoire_core.config import Limits
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.repos import accounts
@@ -21,11 +18,12 @@ from memoire_core.domain import MessageIn, Role
 from memoire_core.errors import Violations
 from memoire_core.services.extraction import LostJob
 from memoire_core.services.ingest import ingest, validate_ingest
-from memoire_core.task_contract import Queue, Task
+from memoire_core.task_contract import Task
 from memoire_workers import tasks
 from memoire_workers.celery_app import make_celery
 from memoire_workers.resends import claim_resends
-from tests.integration.conftest import make_settings
+from tests.integration.conftest import fresh_database, make_settings
+from tests.integration.helpers import queued_extractions
 
 HOLD = 600
 
@@ -83,10 +81,7 @@ RESEND_AFTER_SECONDS = 5
 @pytest.fixture
 def sweeper_database(postgres):
     """A database of its own, whose only unfinished job is the test's."""
-    postgres.psql("DROP DATABASE IF EXISTS sweeper_check; CREATE DATABASE sweeper_check;")
-    url = postgres.url("sweeper_check")
-    migrate.upgrade(url)
-    return url
+    return fresh_database(postgres, "sweeper_check")
 
 
 @pytest.fixture
@@ -126,11 +121,7 @@ async def store_job_never_queued(url: str) -> uuid.UUID:
 
 def times_queued(client: redis.Redis, job_id: uuid.UUID) -> int:
     """How many extraction tasks for the job wait on the broker."""
-    count = 0
-    for raw in client.lrange(Queue.EXTRACTION.value, 0, -1):
-        args, _, _ = json.loads(base64.b64decode(json.loads(raw)["body"]))
-        count += args == [str(job_id)]
-    return count
+    return queued_extractions(client).count(str(job_id))
 
 
 def test_the_sweeper_queues_a_lost_job_once_until_its_resend_hold_ends(

@@ -2,7 +2,6 @@
 write that rolls back queues no job and retires no cached answer; one that commits does both."""
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,9 +19,9 @@ from memoire_core.errors import Violations
 from memoire_core.services.facts import add_facts
 from memoire_core.services.ingest import ingest, validate_ingest
 from memoire_core.slots import SlotRegistry
-from memoire_core.task_contract import Queue, extract_task_id
 from memoire_core.unit_of_work import Effects, sessions_with_effects
 from memoire_server.jobs import ExtractionQueue
+from tests.integration.helpers import cache_an_answer, cached_answer, queued_extractions
 
 VARIANT = "limit-10"
 ANSWER = b"the cached Conscious answer"
@@ -42,8 +41,7 @@ class World:
 
     def queued(self, job_id: uuid.UUID) -> bool:
         """Whether the broker holds an extraction task for the job."""
-        messages = self.redis.lrange(Queue.EXTRACTION.value, 0, -1)
-        return any(json.loads(m)["headers"]["id"] == extract_task_id(job_id) for m in messages)
+        return str(job_id) in queued_extractions(self.redis)
 
     async def eventually_queued(self, job_id: uuid.UUID) -> None:
         # The hand-off to the broker runs in the background, so a reply never waits on it.
@@ -57,15 +55,11 @@ class World:
         async with self.sessions() as db, db.begin():
             app_id = await accounts.get_or_create_app(db, f"effects-{uuid.uuid4()}")
             user, _, _ = await accounts.get_or_create_user(db, app_id, "u1")
-        found = await self.cache.lookup(user.id, VARIANT)
-        assert found is not None
-        await self.cache.put(user.id, found.version, VARIANT, ANSWER)
+        await cache_an_answer(self.cache, user.id, VARIANT, ANSWER)
         return user
 
     async def cached_answer(self, user: UserRef) -> bytes | None:
-        found = await self.cache.lookup(user.id, VARIANT)
-        assert found is not None
-        return found.answer
+        return await cached_answer(self.cache, user.id, VARIANT)
 
     async def job_state(self, job_id: uuid.UUID) -> JobState | None:
         async with self.sessions() as db:

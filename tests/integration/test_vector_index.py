@@ -16,18 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
-from memoire_cli import migrate
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.repos.memories import ensure_vector_index, vector_index_name
 from memoire_core.db.repos.recall import vector_ranking
+from tests.integration.conftest import fresh_database
 
 
 @pytest.fixture
 def empty_database(postgres):
-    postgres.psql("DROP DATABASE IF EXISTS index_check; CREATE DATABASE index_check;")
-    url = postgres.url("index_check")
-    migrate.upgrade(url)
-    return url
+    return fresh_database(postgres, "index_check")
 
 
 class Explain(Executable, ClauseElement):

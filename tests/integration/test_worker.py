@@ -1,17 +1,12 @@
 """A real Celery worker process takes tasks from Redis and does the core's work."""
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from celery import Celery
 from sqlalchemy import func, select
 
-from memoire_cli import migrate
 from memoire_core.config import Limits
 from memoire_core.db.engine import make_engine, make_session_factory
 from memoire_core.db.repos import accounts
@@ -19,17 +14,14 @@ from memoire_core.db.tables import memories
 from memoire_core.domain import MessageIn, Role
 from memoire_core.errors import Violations
 from memoire_core.services.ingest import ingest, validate_ingest
-
-BIN = Path(sys.executable).parent
+from tests.integration.conftest import fresh_database
+from tests.integration.helpers import start_memoire
 
 
 @pytest.fixture
 def worker_database(postgres):
     """A database of its own, so no server's background embedder races the worker."""
-    postgres.psql("DROP DATABASE IF EXISTS worker_check; CREATE DATABASE worker_check;")
-    url = postgres.url("worker_check")
-    migrate.upgrade(url)
-    return url
+    return fresh_database(postgres, "worker_check")
 
 
 async def seed_episodes(url: str, contents: list[str]) -> None:
@@ -68,19 +60,8 @@ def test_the_worker_embeds_memories_when_the_task_arrives_through_redis(
     asyncio.run(seed_episodes(worker_database, ["I moved to Lisbon.", "I play the cello."]))
     assert asyncio.run(owed_and_embedded(worker_database)) == (2, 0)
 
-    env = {
-        **os.environ,
-        "MEMOIRE_DATABASE_URL": worker_database,
-        "MEMOIRE_REDIS_URL": redis_server.url,
-        "MEMOIRE_SECRET_KEY": "worker-test-secret",
-        "MEMOIRE_DATA_DIR": str(scratch / "worker"),
-        "MEMOIRE_VECTOR_INDEX": "none",
-    }
-    worker = subprocess.Popen(
-        [str(BIN / "memoire"), "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    worker = start_memoire(
+        ["worker"], worker_database, redis_server.url, scratch / "worker", vector_index="none"
     )
     try:
         client = Celery(broker=redis_server.url)
